@@ -1,0 +1,171 @@
+"""Datasets, served as uint8 image tensors (N, 3, H, W) with fixed splits.
+
+* ``digits``: scikit-learn's bundled 8x8 digits (1,797 images, no download), upsampled to
+  16x16 with the grey channel repeated three times; fixed stratified split 1,000 train /
+  400 valid / 397 test.
+* ``cifar10`` / ``cifar100``: read from a local folder in torchvision's format
+  (``cifar-10-batches-py/`` or ``cifar-100-python/``), split as NAS-Bench-201 does for
+  search: CIFAR-10 train set halved into 25k train / 25k valid, the 10k test set for test;
+  CIFAR-100 the full 50k train set, the test set halved into 5k valid / 5k test.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SPLIT_SEED = 20260101  # fixed: splits never depend on the search seed
+
+
+class DataError(ValueError):
+    """A dataset is missing or malformed; the message names the files expected."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    hflip: bool  # horizontal flip preserves labels (not for digits)
+    default_epochs: int
+    default_batch_size: int
+    default_lr: float
+    needs_data_dir: bool
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "digits": DatasetInfo("digits", (3, 16, 16), 10, False, 8, 64, 0.05, False),
+    "cifar10": DatasetInfo("cifar10", (3, 32, 32), 10, True, 200, 256, 0.1, True),
+    "cifar100": DatasetInfo("cifar100", (3, 32, 32), 100, True, 200, 256, 0.1, True),
+}
+
+_CIFAR_FILES = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels"),
+    "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels"),
+}
+
+
+@dataclass
+class Splits:
+    """uint8 images (N, 3, H, W) and int64 labels for each split."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    valid_x: torch.Tensor
+    valid_y: torch.Tensor
+    test_x: torch.Tensor | None
+    test_y: torch.Tensor | None
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise DataError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}") from None
+
+
+def check_dataset(name: str, data_dir: Path | None) -> None:
+    """Fail fast, before a run starts, when the dataset's files are not where they should be."""
+    info = dataset_info(name)
+    if not info.needs_data_dir:
+        return
+    folder, train_files, test_files, _ = _CIFAR_FILES[name]
+    if data_dir is None:
+        raise DataError(
+            f"dataset {name!r} needs --data-dir: a folder holding {folder}/ "
+            f"({', '.join(train_files + test_files)}) in torchvision's format"
+        )
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise DataError(f"data folder {root} does not exist; it should hold {folder}/")
+    base = root / folder if (root / folder).is_dir() else root
+    missing = [f for f in train_files + test_files if not (base / f).is_file()]
+    if missing:
+        raise DataError(
+            f"{base} lacks {', '.join(missing)}; expected {folder}/ with "
+            f"{', '.join(train_files + test_files)} (the python version of the dataset, as "
+            "torchvision downloads it)"
+        )
+
+
+def load_dataset(name: str, data_dir: Path | None = None) -> Splits:
+    """Load the dataset's search splits."""
+    info = dataset_info(name)
+    if name == "digits":
+        return _load_digits()
+    check_dataset(name, data_dir)
+    return _load_cifar(name, info, Path(data_dir).expanduser())  # type: ignore[arg-type]
+
+
+def _stratified_split(labels: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
+    """Split indices into parts of the given sizes, keeping class proportions (fixed seed)."""
+    from sklearn.model_selection import train_test_split
+
+    rest = np.arange(len(labels))
+    parts = []
+    for size in sizes[:-1]:
+        part, rest = train_test_split(
+            rest, train_size=size, stratify=labels[rest], random_state=SPLIT_SEED
+        )
+        parts.append(np.sort(part))
+    parts.append(np.sort(rest))
+    return parts
+
+
+def _load_digits() -> Splits:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0)  # (N, 8, 8) in [0, 1]
+    images = torch.nn.functional.interpolate(images[:, None], size=(16, 16), mode="bilinear", align_corners=False)
+    images = (images.clamp(0, 1) * 255).round().to(torch.uint8).repeat(1, 3, 1, 1)
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    train, valid, test = _stratified_split(bunch.target, [1000, 400, len(labels) - 1400])
+    return Splits(
+        images[train], labels[train], images[valid], labels[valid], images[test], labels[test]
+    )
+
+
+def _read_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with open(path, "rb") as handle:
+            batch = pickle.load(handle, encoding="bytes")
+        data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        labels = np.asarray(batch[label_key], dtype=np.int64)
+    except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as exc:
+        raise DataError(
+            f"{path} is not a CIFAR batch in torchvision's python format ({type(exc).__name__}: {exc}); "
+            "re-extract the official archive"
+        ) from exc
+    if len(data) != len(labels):
+        raise DataError(f"{path}: {len(data)} images but {len(labels)} labels")
+    return data, labels
+
+
+def _load_cifar(name: str, info: DatasetInfo, root: Path) -> Splits:
+    folder, train_files, test_files, key = _CIFAR_FILES[name]
+    base = root / folder if (root / folder).is_dir() else root
+    train = [_read_batch(base / f, key) for f in train_files]
+    test = [_read_batch(base / f, key) for f in test_files]
+    tx = np.concatenate([d for d, _ in train])
+    ty = np.concatenate([y for _, y in train])
+    sx = np.concatenate([d for d, _ in test])
+    sy = np.concatenate([y for _, y in test])
+    for split, labels in (("train", ty), ("test", sy)):
+        if labels.min() < 0 or labels.max() >= info.num_classes:
+            raise DataError(f"{base}: {split} labels outside 0..{info.num_classes - 1}")
+
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a))
+
+    if name == "cifar10":
+        half = len(ty) // 2
+        tr, va = _stratified_split(ty, [half, len(ty) - half])
+        return Splits(t(tx[tr]), t(ty[tr]), t(tx[va]), t(ty[va]), t(sx), t(sy))
+    half = len(sy) // 2
+    va, te = _stratified_split(sy, [half, len(sy) - half])
+    return Splits(t(tx), t(ty), t(sx[va]), t(sy[va]), t(sx[te]), t(sy[te]))

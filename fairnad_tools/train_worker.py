@@ -1,0 +1,180 @@
+"""Training child process: ``python -m fairnad_tools.train_worker --job train_job.json``.
+
+SGD with Nesterov momentum, cosine learning-rate decay to zero, label-preserving
+augmentation (random crop with padding; horizontal flip where it preserves labels), the
+whole dataset kept on the device as uint8 and augmented there. Writes ``metrics.json``
+(atomically) whether training succeeds or fails; logs one line per epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import time
+import traceback
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from fairnad_tools.data import DataError, dataset_info, load_dataset
+from fairnad_tools.io import atomic_write_json
+from fairnad_tools.train import TrainJob, TrainResult, file_sha256
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _device(requested: str) -> torch.device:
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA GPU is visible; use 'auto' or 'cpu'")
+    if requested in ("cuda", "auto") and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def _load_model(path: Path, num_classes: int) -> nn.Module:
+    spec = importlib.util.spec_from_file_location("candidate_model", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_model(num_classes)
+
+
+def augment(x: torch.Tensor, pad: int, hflip: bool, gen: torch.Generator) -> torch.Tensor:
+    """Random crop with zero padding (and random horizontal flip), batched on x's device."""
+    b, _, h, w = x.shape
+    padded = nn.functional.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen, device="cpu").to(x.device)
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen, device="cpu").to(x.device)
+    rows = (torch.arange(h, device=x.device)[None, :] + dy[:, None])[:, :, None]  # (b, h, 1)
+    cols = (torch.arange(w, device=x.device)[None, :] + dx[:, None])[:, None, :]  # (b, 1, w)
+    batch = torch.arange(b, device=x.device)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+    if hflip:
+        flip = (torch.rand(b, generator=gen) < 0.5).to(x.device)[:, None, None, None]
+        out = torch.where(flip, out.flip(3), out)
+    return out
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm, batch: int) -> float:
+    model.eval()
+    correct = 0
+    for i in range(0, len(x), batch):
+        logits = model(norm(x[i : i + batch]))
+        correct += (logits.argmax(1) == y[i : i + batch]).sum().item()
+    return correct / max(1, len(x))
+
+
+def train(job: TrainJob) -> TrainResult:
+    start = time.monotonic()
+    torch.manual_seed(job.seed)
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    device = _device(job.device)
+    info = dataset_info(job.dataset)
+    data = load_dataset(job.dataset, job.data_dir)
+    train_x, train_y = data.train_x.to(device), data.train_y.to(device)
+    mean = train_x.float().mean(dim=(0, 2, 3), keepdim=True) / 255
+    std = train_x.float().std(dim=(0, 2, 3), keepdim=True) / 255 + 1e-6
+
+    def norm(batch: torch.Tensor) -> torch.Tensor:
+        return (batch.float() / 255 - mean) / std
+
+    model = _load_model(job.model_path, info.num_classes).to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=job.lr, momentum=job.momentum, nesterov=job.momentum > 0,
+        weight_decay=job.weight_decay,
+    )  # fmt: skip
+    steps_per_epoch = math.ceil(len(train_x) / job.batch_size)
+    total = job.epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+    )
+    gen = torch.Generator().manual_seed(job.seed)
+    pad = max(1, info.input_shape[1] // 8)
+    log(f"candidate {job.candidate_id}: {job.dataset} on {device}, {job.epochs} epochs, "
+        f"batch {job.batch_size}, {sum(p.numel() for p in model.parameters()):,} parameters")
+    history = []
+    loss_value, train_acc = float("nan"), 0.0
+    for epoch in range(1, job.epochs + 1):
+        model.train()
+        order = torch.randperm(len(train_x), generator=gen).to(device)
+        total_loss, correct, seen = 0.0, 0, 0
+        epoch_start = time.monotonic()
+        for step in range(steps_per_epoch):
+            idx = order[step * job.batch_size : (step + 1) * job.batch_size]
+            xb = norm(augment(train_x[idx], pad, info.hflip, gen))
+            yb = train_y[idx]
+            logits = model(xb)
+            loss = nn.functional.cross_entropy(logits, yb)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"diverged: non-finite loss ({loss.item()}) at epoch {epoch}, step {step + 1}"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total_loss += loss.item() * len(idx)
+            correct += (logits.argmax(1) == yb).sum().item()
+            seen += len(idx)
+        loss_value, train_acc = total_loss / seen, correct / seen
+        history.append({"epoch": epoch, "loss": round(loss_value, 5), "train_acc": round(train_acc, 5),
+                        "seconds": round(time.monotonic() - epoch_start, 3)})  # fmt: skip
+        log(f"epoch {epoch}/{job.epochs} loss {loss_value:.4f} train_acc {train_acc:.4f} "
+            f"lr {schedule.get_last_lr()[0]:.4f} ({history[-1]['seconds']:.1f} s)")
+    eval_batch = max(job.batch_size, 256)
+    val_acc = evaluate(model, data.valid_x.to(device), data.valid_y.to(device), norm, eval_batch)
+    test_acc = None
+    if data.test_x is not None:
+        test_acc = evaluate(model, data.test_x.to(device), data.test_y.to(device), norm, eval_batch)
+    log(f"val_acc {val_acc:.4f} test_acc {test_acc if test_acc is None else round(test_acc, 4)}")
+    return TrainResult(
+        candidate_id=job.candidate_id, status="trained", val_acc=val_acc, test_acc=test_acc,
+        train_acc=train_acc, train_loss=loss_value, epochs=job.epochs, device=str(device),
+        seconds=round(time.monotonic() - start, 2), model_sha256=file_sha256(job.model_path),
+        history=history,
+    )  # fmt: skip
+
+
+def _failure(job: TrainJob, reason: str, start: float) -> TrainResult:
+    return TrainResult(
+        candidate_id=job.candidate_id, status="failed", reason=reason,
+        seconds=round(time.monotonic() - start, 2), model_sha256=file_sha256(job.model_path),
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fairnad_tools.train_worker")
+    parser.add_argument("--job", required=True, type=Path)
+    args = parser.parse_args(argv)
+    job = TrainJob.model_validate(json.loads(args.job.read_text()))
+    start = time.monotonic()
+    try:
+        result = train(job)
+    except FloatingPointError as exc:
+        result = _failure(job, str(exc), start)
+    except DataError as exc:
+        result = _failure(job, f"data: {exc}", start)
+    except (MemoryError, torch.OutOfMemoryError) as exc:
+        result = _failure(job, f"out_of_memory: {str(exc)[:300]}", start)
+    except Exception as exc:  # noqa: BLE001 - a broken candidate is a result, not a crash
+        traceback.print_exc()
+        text = str(exc)
+        kind = "out_of_memory" if "out of memory" in text.lower() else "error"
+        result = _failure(job, f"{kind}: {type(exc).__name__}: {text[:500]}", start)
+    if result.status == "failed":
+        log(f"failed: {result.reason}")
+    atomic_write_json(job.metrics_path, result.model_dump(mode="json"))
+    os.sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""The code verifier: static checks, then a sandboxed child process, then budgets and structure.
+
+Checks run in order and stop at the first failure:
+static -> build -> forward -> output shape -> backward -> finite -> parameters -> FLOPs -> structure.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from fairnad_tools.io import read_json
+from fairnad_tools.proc import run_python_module
+from fairnad_tools.verify.report import VerifyReport
+from fairnad_tools.verify.static import check_source
+
+__all__ = ["VerifyReport", "verify_file"]
+
+
+def _fmt(n: int) -> str:
+    return f"{n / 1e6:.3f}M" if n >= 1e5 else f"{n:,}"
+
+
+def verify_file(
+    path: str | Path,
+    *,
+    parent: str | Path | None = None,
+    input_shape: tuple[int, int, int] = (3, 32, 32),
+    num_classes: int = 10,
+    max_params: int = 1_500_000,
+    max_flops: int = 200_000_000,
+    min_layers: int = 3,
+    timeout_s: float = 20.0,
+    memory_mb: int = 4096,
+) -> VerifyReport:
+    """Verify one candidate file; never raises for a bad candidate, only for a missing file."""
+    start = time.monotonic()
+    path = Path(path)
+    source = path.read_text(encoding="utf-8", errors="replace")
+    report = check_source(source, filename=path.name)
+    if report is None:
+        report = _run_dynamic(path, parent, input_shape, num_classes, timeout_s, memory_mb)
+    if report.ok:
+        report = _check_budgets_and_structure(report, parent, max_params, max_flops, min_layers)
+    report.seconds = round(time.monotonic() - start, 3)
+    return report
+
+
+def _run_dynamic(
+    path: Path,
+    parent: str | Path | None,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    timeout_s: float,
+    memory_mb: int,
+) -> VerifyReport:
+    with tempfile.TemporaryDirectory(prefix="fairnad-verify-") as workdir:
+        result_path = Path(workdir) / "result.json"
+        args = [
+            "--file", str(path.resolve()),
+            "--input-shape", ",".join(map(str, input_shape)),
+            "--num-classes", str(num_classes),
+            "--result", str(result_path),
+            "--memory-mb", str(memory_mb),
+            "--cpu-seconds", str(int(timeout_s) + 1),
+        ]  # fmt: skip
+        if parent is not None:
+            args += ["--parent", str(Path(parent).resolve())]
+        child = run_python_module("fairnad_tools.verify.worker", args, timeout=timeout_s, cwd=workdir)
+        if child.timed_out or child.killed_by_signal in (9, 24):  # SIGKILL, SIGXCPU
+            return VerifyReport(
+                ok=False,
+                code="timeout",
+                message=f"verification did not finish within {timeout_s:g} s; the model is too "
+                "slow to build or run (or loops forever): make it smaller or remove the loop",
+            )
+        if not result_path.exists():
+            tail = child.output_tail.strip().splitlines()[-5:]
+            oom = any("MemoryError" in line or "alloc" in line.lower() for line in tail)
+            return VerifyReport(
+                ok=False,
+                code="out_of_memory" if oom else "build_error",
+                message=(
+                    f"the verifier process died (exit {child.returncode}) before reporting: "
+                    + (" | ".join(tail) or "no output")
+                ),
+            )
+        data = read_json(result_path)
+    code = data.pop("code")
+    if code != "ok":
+        return VerifyReport(ok=False, code=code, message=data["message"])
+    parent_signature = data.pop("parent_signature", None)
+    data.pop("parent_params", None)
+    report = VerifyReport(ok=True, code="ok", message="ok", **data)
+    if parent_signature is not None and parent_signature == report.signature:
+        report = report.model_copy(
+            update={
+                "ok": False,
+                "code": "not_modified",
+                "message": "the architecture is identical to the parent's (same layers in the same "
+                "order, names ignored); make a real structural change",
+            }
+        )
+    return report
+
+
+def _check_budgets_and_structure(
+    report: VerifyReport,
+    parent: str | Path | None,
+    max_params: int,
+    max_flops: int,
+    min_layers: int,
+) -> VerifyReport:
+    params = report.params or 0
+    flops = report.flops or 0
+    if params > max_params:
+        over = params - max_params
+        return report.model_copy(
+            update={
+                "ok": False,
+                "code": "over_param_budget",
+                "message": f"{_fmt(params)} parameters, budget {_fmt(max_params)}: "
+                f"{_fmt(over)} ({over / max_params:.0%}) over; reduce width or depth",
+            }
+        )
+    if flops > max_flops:
+        over = flops - max_flops
+        return report.model_copy(
+            update={
+                "ok": False,
+                "code": "over_flops_budget",
+                "message": f"{_fmt(flops)} multiply-accumulates per image, budget {_fmt(max_flops)}: "
+                f"{_fmt(over)} ({over / max_flops:.0%}) over; downsample earlier or reduce width",
+            }
+        )
+    if (report.weighted_layers or 0) < min_layers:
+        return report.model_copy(
+            update={
+                "ok": False,
+                "code": "too_shallow",
+                "message": f"only {report.weighted_layers} weighted layer(s) run from input to output; "
+                f"a candidate needs at least {min_layers} (a multi-layer network)",
+            }
+        )
+    return report

@@ -1,0 +1,222 @@
+"""Static checks of candidate source: no execution, only the syntax tree.
+
+Catches what must never reach a Python interpreter: text that is not code (Markdown,
+prose, a file cut off mid-way), imports outside the allowlist, and calls or attributes
+that reach outside the sandbox (files, processes, sockets, introspection escapes).
+"""
+
+from __future__ import annotations
+
+import ast
+
+from fairnad_tools.verify.report import VerifyReport
+
+ALLOWED_MODULES = frozenset(
+    {
+        "__future__",
+        "torch",
+        "math",
+        "functools",
+        "itertools",
+        "collections",
+        "typing",
+        "dataclasses",
+        "operator",
+        "numbers",
+    }
+)
+FORBIDDEN_TORCH = (
+    "torch.hub",
+    "torch.load",
+    "torch.save",
+    "torch.jit.load",
+    "torch.utils.cpp_extension",
+    "torch.ops.load_library",
+    "torch._C",
+    "torch.multiprocessing",
+    "torch.distributed",
+    "torch.utils.data",
+    "torch.package",
+)
+FORBIDDEN_NAMES = frozenset(
+    {
+        "open",
+        "exec",
+        "eval",
+        "compile",
+        "__import__",
+        "globals",
+        "locals",
+        "vars",
+        "breakpoint",
+        "input",
+        "__builtins__",
+        "os",
+        "sys",
+        "subprocess",
+        "socket",
+    }
+)
+FORBIDDEN_ATTRIBUTES = frozenset(
+    {
+        "__subclasses__",
+        "__bases__",
+        "__base__",
+        "__mro__",
+        "__globals__",
+        "__code__",
+        "__closure__",
+        "__loader__",
+        "__spec__",
+        "__builtins__",
+        "__dict__",
+        "__getattribute__",
+        "f_globals",
+        "f_locals",
+        "f_back",
+        "gi_frame",
+    }
+)
+
+
+def _fail(code: str, message: str) -> VerifyReport:
+    return VerifyReport(ok=False, code=code, message=message)  # type: ignore[arg-type]
+
+
+def _dotted(node: ast.AST) -> str | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _syntax_message(source: str, exc: SyntaxError) -> str:
+    lines = source.splitlines()
+    where = f"line {exc.lineno}" if exc.lineno else "unknown line"
+    text = f"{exc.msg} at {where}"
+    if "```" in source:
+        return (
+            f"{text}: the file contains Markdown code fences (```); it must be plain Python "
+            "source with the fences and any prose around them removed"
+        )
+    last_code_line = len(lines)
+    near_end = exc.lineno is not None and exc.lineno >= last_code_line - 1
+    if near_end and any(
+        key in exc.msg for key in ("was never closed", "unexpected EOF", "expected an indented block")
+    ):
+        return (
+            f"{text}: the file looks truncated (it ends in the middle of a statement); "
+            "produce the complete file"
+        )
+    snippet = lines[exc.lineno - 1].strip() if exc.lineno and exc.lineno <= len(lines) else ""
+    return f"{text}: {snippet!r}" if snippet else text
+
+
+def check_source(source: str, filename: str = "model.py") -> VerifyReport | None:
+    """Return a failing report, or ``None`` when the source passes every static check."""
+    try:
+        tree = ast.parse(source, filename=filename)
+    except SyntaxError as exc:
+        return _fail("syntax_error", _syntax_message(source, exc))
+    except ValueError as exc:  # e.g. null bytes
+        return _fail("syntax_error", f"not Python source: {exc}")
+
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found = _check_import(alias.name, node.lineno)
+                if found:
+                    return found
+                aliases[alias.asname or alias.name.split(".")[0]] = (
+                    alias.name if alias.asname else alias.name.split(".")[0]
+                )
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                return _fail(
+                    "forbidden_import",
+                    f"line {node.lineno}: relative import; a candidate is one standalone file",
+                )
+            module = node.module or ""
+            found = _check_import(module, node.lineno)
+            if found:
+                return found
+            for alias in node.names:
+                full = f"{module}.{alias.name}"
+                found = _check_torch_path(full, node.lineno) or _check_import(full, node.lineno, True)
+                if found:
+                    return found
+                aliases[alias.asname or alias.name] = full
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
+            return _fail(
+                "forbidden_call",
+                f"line {node.lineno}: use of {node.id!r} is not allowed in a model file "
+                "(no file, process, network or dynamic-code access)",
+            )
+        if isinstance(node, ast.Attribute):
+            if node.attr in FORBIDDEN_ATTRIBUTES:
+                return _fail(
+                    "forbidden_call",
+                    f"line {node.lineno}: attribute {node.attr!r} is not allowed (sandbox escape)",
+                )
+            dotted = _dotted(node)
+            if dotted:
+                head, _, rest = dotted.partition(".")
+                resolved = aliases.get(head, head) + (f".{rest}" if rest else "")
+                found = _check_torch_path(resolved, node.lineno)
+                if found:
+                    return found
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if any(name in node.value for name in ("__subclasses__", "__globals__", "__builtins__")):
+                return _fail(
+                    "forbidden_call",
+                    f"line {node.lineno}: string naming an introspection escape is not allowed",
+                )
+
+    entry = [
+        n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "build_model"
+    ]
+    if not entry:
+        return _fail(
+            "missing_entrypoint",
+            "no top-level function build_model(num_classes) -> torch.nn.Module; define it "
+            "so that it returns the model for the given number of classes",
+        )
+    args = entry[-1].args
+    positional = args.posonlyargs + args.args
+    if not positional and not args.vararg:
+        return _fail(
+            "missing_entrypoint",
+            f"line {entry[-1].lineno}: build_model takes no argument; it must accept num_classes",
+        )
+    return None
+
+
+def _check_import(name: str, lineno: int, from_item: bool = False) -> VerifyReport | None:
+    top = name.split(".")[0]
+    if top not in ALLOWED_MODULES:
+        if from_item:
+            return None
+        return _fail(
+            "forbidden_import",
+            f"line {lineno}: import of {name!r} is not allowed; a model may import only "
+            f"{', '.join(sorted(ALLOWED_MODULES - {'__future__'}))}",
+        )
+    return _check_torch_path(name, lineno, code="forbidden_import")
+
+
+def _check_torch_path(path: str, lineno: int, code: str = "forbidden_call") -> VerifyReport | None:
+    for bad in FORBIDDEN_TORCH:
+        if path == bad or path.startswith(bad + "."):
+            return _fail(
+                code,  # type: ignore[arg-type]
+                f"line {lineno}: {path!r} is not allowed in a model file "
+                "(no loading, saving, compiling extensions, processes or networking)",
+            )
+    return None

@@ -1,0 +1,1 @@
+"""One module per graph node. Each node takes ``(state, runtime)`` and returns a ``Command``."""

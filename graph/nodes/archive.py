@@ -1,0 +1,44 @@
+"""Node ``archive``: writes ``summary.json`` and decides whether another round follows."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langgraph.graph import END
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from graph.context import RunContext
+from graph.state import COUNTED_STATUSES, RunState, counted
+
+
+def archive(state: RunState, runtime: Runtime[RunContext]) -> Command[Literal["plan_round", "__end__"]]:
+    ctx = runtime.context
+    batch = [state["candidates"][cid] for cid in state.get("batch", [])]
+    streak = state.get("consecutive_rejections", 0)
+    for c in batch:  # in id order: a counted candidate resets the streak of rejections
+        if c["status"] in COUNTED_STATUSES:
+            streak = 0
+        elif c["status"] == "rejected":
+            streak += 1
+    status, stop_reason = state.get("status", "running"), state.get("stop_reason")
+    done = counted(state)
+    limit = ctx.settings.search.max_consecutive_rejections
+    if status == "running":
+        if done >= state["budget"]:
+            status = "finished"
+        elif streak >= limit:
+            last = next((c["reason"] for c in reversed(batch) if c["status"] == "rejected"), None)
+            status = "stopped"
+            stop_reason = (
+                f"{streak} candidates in a row were rejected before training "
+                f"(search.max_consecutive_rejections = {limit}); last reason: {last}"
+            )
+    update = {"consecutive_rejections": streak, "status": status, "stop_reason": stop_reason}
+    summary = ctx.store.write_summary({**state, **update}, ctx.settings.data.dataset)  # type: ignore[arg-type]
+    ctx.tracer.emit(
+        "round_end", round=state.get("round", 0), counted=done, budget=state["budget"],
+        status=status, stop_reason=stop_reason, pareto=summary["pareto"], best=summary["best"],
+    )  # fmt: skip
+    ctx.report(counted=done, budget=state["budget"], status=status)
+    return Command(update=update, goto="plan_round" if status == "running" else END)

@@ -1,0 +1,76 @@
+"""Node ``plan_round``: the seed in round 0, then a mix of fair-idea, Pareto and iterative mutations."""
+
+from __future__ import annotations
+
+import random
+from typing import Literal
+
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from graph.context import RunContext
+from graph.planner import plan_round as planner
+from graph.state import RunState, counted, new_record, trained
+
+
+def plan_round(state: RunState, runtime: Runtime[RunContext]) -> Command[Literal["mutate", "archive"]]:
+    ctx = runtime.context
+    settings = ctx.settings
+    round_no = state.get("round", 0)
+    next_id = state.get("next_id", 0)
+    if next_id == 0:
+        record = new_record(f"{0:04d}", parent=None, round=0, mutation_type="seed")
+        ctx.tracer.emit("round_planned", round=0, candidates=[record["id"]], kinds=["seed"])
+        return Command(
+            update={"candidates": {record["id"]: record}, "batch": [record["id"]], "next_id": 1, "round": 0},
+            goto="mutate",
+        )
+    parents = trained(state)
+    if not parents:
+        seed = state["candidates"].get(f"{0:04d}")
+        why = f"{seed['status']}: {seed['reason']}" if seed else "no candidate was trained"
+        reason = f"nothing to mutate: the seed model did not train ({why})"
+        ctx.tracer.emit("error", role=None, message=reason)
+        return Command(update={"status": "stopped", "stop_reason": reason, "batch": []}, goto="archive")
+    n = min(settings.search.mutation_mix.round_size, state["budget"] - counted(state))
+    shape = ctx.dataset.input_shape
+    plan = planner(
+        n=n,
+        trained=parents,
+        ideas=state.get("ideas", {}),
+        stats=state.get("stats", {}),
+        mix=settings.search.mutation_mix,
+        rng=random.Random(f"{settings.search.seed}:plan:{round_no + 1}"),
+        realisable=ctx.roles["mutation"].realisable_sub_categories(),  # type: ignore[attr-defined]
+        max_params=settings.verify.max_params,
+        max_flops=settings.verify.flops_budget(shape),
+        scale_up_below=settings.search.scale_up_below,
+    )
+    records = {}
+    for offset, item in enumerate(plan):
+        cid = f"{next_id + offset:04d}"
+        records[cid] = new_record(
+            cid,
+            parent=item.parent,
+            round=round_no + 1,
+            mutation_type=item.mutation_type,
+            idea=item.idea,
+            sub_category=item.sub_category,
+        )
+    ctx.tracer.emit(
+        "round_planned",
+        round=round_no + 1,
+        candidates=list(records),
+        kinds=[r["mutation_type"] for r in records.values()],
+        ideas=[r["idea"] for r in records.values()],
+        parents=[r["parent"] for r in records.values()],
+    )
+    return Command(
+        update={
+            "candidates": records,
+            "batch": list(records),
+            "next_id": next_id + len(records),
+            "round": round_no + 1,
+        },
+        goto="mutate",
+    )

@@ -1,0 +1,74 @@
+"""Node ``train``: approved candidates are trained through the executor.
+
+Idempotent: a candidate whose ``metrics.json`` is final for its ``model.py`` is not
+trained again (this is what makes a resumed run lose at most the candidate in flight).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from fairnad_tools.data import dataset_info
+from fairnad_tools.train import TrainJob, TrainResult, train_candidate
+from graph.context import RunContext
+from graph.state import CandidateRecord, RunState, counted, trained
+
+
+def make_job(ctx: RunContext, cid: str) -> TrainJob:
+    settings = ctx.settings
+    info = dataset_info(settings.data.dataset)
+    return TrainJob(
+        candidate_id=cid,
+        model_path=ctx.store.candidate_dir(cid) / "model.py",
+        out_dir=ctx.store.candidate_dir(cid),
+        dataset=settings.data.dataset,
+        data_dir=settings.data.data_dir,
+        epochs=settings.train.epochs or info.default_epochs,
+        batch_size=settings.train.batch_size or info.default_batch_size,
+        lr=settings.train.lr or info.default_lr,
+        momentum=settings.train.momentum,
+        weight_decay=settings.train.weight_decay,
+        device=settings.train.device,
+        seed=settings.search.seed,
+        threads=settings.train.threads,
+        time_limit_s=settings.train.time_limit_s,
+    )
+
+
+def train(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Train every approved candidate of the batch; record ``trained`` or ``failed``."""
+    ctx = runtime.context
+    approved = [cid for cid in state.get("batch", []) if state["candidates"][cid]["status"] == "approved"]
+    done = counted(state)
+    best = max((c["val_acc"] for c in trained(state)), default=None)
+    updates: dict[str, CandidateRecord] = {}
+    jobs = [make_job(ctx, cid) for cid in approved]
+
+    def run(job: TrainJob) -> TrainResult:
+        ctx.tracer.emit("tool_call", role=None, candidate=job.candidate_id, tool="train", phase="start",
+                        epochs=job.epochs, batch_size=job.batch_size, lr=job.lr, device=job.device)  # fmt: skip
+        return train_candidate(job)
+
+    for job, result in ctx.executor.map(run, jobs):
+        record = dict(state["candidates"][job.candidate_id])
+        record.update(
+            status=result.status,
+            reason=result.reason,
+            val_acc=result.val_acc,
+            test_acc=result.test_acc,
+            seconds=result.seconds,
+        )
+        updates[job.candidate_id] = record  # type: ignore[assignment]
+        ctx.tracer.emit(
+            "tool_call", role=None, candidate=job.candidate_id, tool="train",
+            phase="reused" if result.reused else "finished", status=result.status,
+            reason=result.reason, val_acc=result.val_acc, test_acc=result.test_acc,
+            seconds=result.seconds, device=result.device, log=str(job.log_path),
+        )  # fmt: skip
+        done += 1
+        if result.val_acc is not None:
+            best = max(best or 0.0, result.val_acc)
+        ctx.report(counted=done, budget=state["budget"], best=best, candidate=job.candidate_id)
+    return {"candidates": updates}

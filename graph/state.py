@@ -1,0 +1,101 @@
+"""Graph state: small typed records only. Code, logs and weights live in the run directory.
+
+Candidate statuses move forward only:
+``planned`` -> ``proposed`` -> (``retry`` -> ``proposed``)* -> ``approved`` -> ``trained`` | ``failed``,
+or -> ``rejected`` when the mutation role or a gate gives up.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypedDict
+
+FINAL_STATUSES = frozenset({"trained", "failed", "rejected"})
+COUNTED_STATUSES = frozenset({"trained", "failed"})  # what the budget counts
+
+
+class CandidateRecord(TypedDict):
+    id: str
+    parent: str | None
+    round: int
+    mutation_type: str
+    transformation: str | None
+    idea: str | None
+    sub_category: str | None
+    status: str
+    reason: str | None
+    params: int | None
+    flops: int | None
+    val_acc: float | None
+    test_acc: float | None
+    seconds: float | None
+    structure_hash: str | None
+    attempt: int
+    retries: dict[str, int]
+    feedback: list[dict[str, Any]]
+
+
+def new_record(
+    cid: str,
+    *,
+    parent: str | None,
+    round: int,
+    mutation_type: str,
+    idea: str | None = None,
+    sub_category: str | None = None,
+) -> CandidateRecord:
+    return CandidateRecord(
+        id=cid,
+        parent=parent,
+        round=round,
+        mutation_type=mutation_type,
+        transformation=None,
+        idea=idea,
+        sub_category=sub_category,
+        status="planned",
+        reason=None,
+        params=None,
+        flops=None,
+        val_acc=None,
+        test_acc=None,
+        seconds=None,
+        structure_hash=None,
+        attempt=0,
+        retries={},
+        feedback=[],
+    )
+
+
+def merge_candidates(
+    old: dict[str, CandidateRecord] | None, new: dict[str, CandidateRecord] | None
+) -> dict[str, CandidateRecord]:
+    """Reducer: records are replaced whole, by id."""
+    merged = dict(old or {})
+    merged.update(new or {})
+    return merged
+
+
+class RunState(TypedDict, total=False):
+    run_id: str
+    budget: int
+    round: int
+    next_id: int
+    candidates: Annotated[dict[str, CandidateRecord], merge_candidates]
+    batch: list[str]
+    stats: dict[str, Any]
+    ideas: dict[str, str]  # idea id -> sub-category slug
+    knowledge: dict[str, Any]
+    consecutive_rejections: int
+    status: str  # running, finished, stopped
+    stop_reason: str | None
+
+
+def counted(state: RunState) -> int:
+    return sum(1 for c in state.get("candidates", {}).values() if c["status"] in COUNTED_STATUSES)
+
+
+def trained(state: RunState) -> list[CandidateRecord]:
+    return [
+        c
+        for c in state.get("candidates", {}).values()
+        if c["status"] == "trained" and c["val_acc"] is not None
+    ]

@@ -1,0 +1,190 @@
+"""The run directory: resolved settings, checkpoints, candidate folders, trace and summary.
+
+Layout::
+
+    DIR/
+      run.json             run id, creation time, FairNAD version (marks DIR as a run)
+      settings.toml        the resolved settings the run uses (resume reads them)
+      checkpoints.sqlite   LangGraph SqliteSaver checkpoints
+      knowledge/           the Chroma idea store
+      candidates/<id>/     model.py, spec.json, verify.json, metrics.json, train.log
+      trace.jsonl          one event per line
+      summary.json         candidates, Pareto front, best
+
+Every file is written atomically (temporary file + rename). A lock file keeps a second
+process off a directory in use.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fairnad_tools.io import atomic_write_json, atomic_write_text, read_json
+from graph.pareto import pareto_front
+from graph.state import FINAL_STATUSES, RunState, counted, trained
+
+SUMMARY_SCHEMA_VERSION = 1
+SUMMARY_FIELDS = (
+    "id", "parent", "round", "mutation_type", "transformation", "idea", "sub_category",
+    "status", "reason", "params", "flops", "val_acc", "test_acc", "seconds",
+)  # fmt: skip
+
+
+class RunDirError(ValueError):
+    """The run directory cannot be used (the message says why and what to do)."""
+
+
+class RunStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._lock_fd: int | None = None
+
+    # -- paths -------------------------------------------------------------------------
+    @property
+    def run_file(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.root / "settings.toml"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints.sqlite"
+
+    @property
+    def trace_file(self) -> Path:
+        return self.root / "trace.jsonl"
+
+    @property
+    def summary_file(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def knowledge_dir(self) -> Path:
+        return self.root / "knowledge"
+
+    def candidate_dir(self, cid: str) -> Path:
+        return self.root / "candidates" / cid
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def holds_run(self) -> bool:
+        return self.run_file.is_file()
+
+    def create(self, settings_toml: str, version: str) -> str:
+        """Make a new run here; refuse a directory that holds another run or is not writable."""
+        if self.root.exists() and not self.root.is_dir():
+            raise RunDirError(f"{self.root} exists and is not a directory; choose another --run-dir")
+        if self.holds_run():
+            info = self.info()
+            raise RunDirError(
+                f"{self.root} already holds run {info.get('run_id', '?')}; continue it with "
+                f"'fairnad resume {self.root}' or choose another --run-dir"
+            )
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".write-test-{os.getpid()}"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            reason = "permission denied" if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else exc.strerror
+            raise RunDirError(f"cannot write to run directory {self.root} ({reason}); choose another --run-dir") from None
+        if any(p.name not in {".lock"} for p in self.root.iterdir()):
+            raise RunDirError(
+                f"{self.root} is not empty and holds no FairNAD run; choose an empty or new --run-dir"
+            )
+        run_id = f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        atomic_write_text(self.settings_file, settings_toml)
+        atomic_write_json(
+            self.run_file,
+            {"run_id": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "fairnad": version},
+        )
+        return run_id
+
+    def info(self) -> dict[str, Any]:
+        if not self.holds_run():
+            raise RunDirError(
+                f"{self.root} holds no FairNAD run (no run.json); start one with "
+                f"'fairnad run --run-dir {self.root}'"
+            )
+        try:
+            return read_json(self.run_file)
+        except ValueError as exc:
+            raise RunDirError(str(exc)) from None
+
+    def lock(self) -> None:
+        """Take the directory's lock for this process, or explain who holds it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / ".lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise RunDirError(
+                f"{self.root} is in use by another FairNAD process (pid {holder}); wait for it to "
+                "finish or stop it, then resume"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- candidate files ---------------------------------------------------------------
+    def write_text(self, cid: str, name: str, text: str) -> Path:
+        return atomic_write_text(self.candidate_dir(cid) / name, text)
+
+    def write_json(self, cid: str, name: str, data: Any) -> Path:
+        return atomic_write_json(self.candidate_dir(cid) / name, data)
+
+    def read_text(self, cid: str, name: str) -> str | None:
+        path = self.candidate_dir(cid) / name
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+
+    def read_json(self, cid: str, name: str) -> Any:
+        path = self.candidate_dir(cid) / name
+        return read_json(path) if path.is_file() else None
+
+    # -- summary -----------------------------------------------------------------------
+    def build_summary(self, state: RunState, dataset: str) -> dict[str, Any]:
+        records = sorted(state.get("candidates", {}).values(), key=lambda c: c["id"])
+        final = [{k: c[k] for k in SUMMARY_FIELDS} for c in records if c["status"] in FINAL_STATUSES]
+        done = trained(state)
+        best = max(done, key=lambda c: (c["val_acc"], -c["params"]), default=None)
+        summary = {
+            "schema_version": SUMMARY_SCHEMA_VERSION,
+            "run_id": state.get("run_id"),
+            "status": state.get("status", "running"),
+            "budget": state.get("budget"),
+            "counted": counted(state),
+            "dataset": dataset,
+            "candidates": final,
+            "pareto": pareto_front(done),
+            "best": best["id"] if best else None,
+        }
+        if summary["status"] == "stopped":
+            summary["stop_reason"] = state.get("stop_reason")
+        return summary
+
+    def write_summary(self, state: RunState, dataset: str) -> dict[str, Any]:
+        summary = self.build_summary(state, dataset)
+        atomic_write_json(self.summary_file, summary)
+        return summary
+
+    def read_summary(self) -> dict[str, Any]:
+        if not self.summary_file.is_file():
+            self.info()  # raises a clear error when this is no run at all
+            raise RunDirError(f"{self.root} has no summary.json yet; the run has not finished a step")
+        return read_json(self.summary_file)
