@@ -92,6 +92,11 @@ def run_python_module(
     Output (stdout and stderr together) goes to ``log_path`` when given, else is captured;
     the last ``tail_chars`` characters come back in the result either way.
     """
+    from fairnad_tools.forkserver import WORKERS, get_server
+
+    server = get_server() if module in WORKERS else None
+    if server is not None:
+        return _run_forked(server, module, list(args), timeout, cwd, log_path, env, tail_chars)
     argv = [sys.executable, "-m", module, *args]
     parent = os.getpid()
     start = time.monotonic()
@@ -126,6 +131,29 @@ def run_python_module(
     else:
         tail = (out or b"").decode("utf-8", "replace")[-tail_chars:]
     return ChildResult(proc.returncode, timed_out, time.monotonic() - start, tail)
+
+
+def _run_forked(
+    server: object,
+    module: str,
+    args: list[str],
+    timeout: float,
+    cwd: str | os.PathLike[str] | None,
+    log_path: str | os.PathLike[str] | None,
+    env: Mapping[str, str] | None,
+    tail_chars: int,
+) -> ChildResult:
+    import tempfile
+
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="fairnad-child-") as scratch:
+        log = Path(log_path) if log_path else Path(scratch) / "output.log"
+        returncode, timed_out = server.run(  # type: ignore[attr-defined]
+            module, args, cwd=str(Path(cwd or scratch).resolve()), log_path=str(log.resolve()),
+            env=dict(env) if env is not None else child_env(), timeout=timeout,
+        )  # fmt: skip
+        tail = _read_tail(log, tail_chars)
+    return ChildResult(returncode, timed_out, time.monotonic() - start, tail)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

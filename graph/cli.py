@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from agents.registry import RoleRegistryError
@@ -197,12 +198,13 @@ def _print_summary(summary: dict[str, Any], root: Path) -> None:
     for c in summary["candidates"]:
         mark = "*" if c["id"] in pareto else ""
         status = c["status"] if not c["reason"] else f"{c['status']}: {c['reason'][:60]}"
-        table.add_row(
+        cells = (
             c["id"] + mark, c["parent"] or "-", str(c["round"]), c["mutation_type"],
-            (c["transformation"] or "-")[:48], c["idea"] or "-", status, _fmt_count(c["params"]),
+            (c["transformation"] or "-")[:60], c["idea"] or "-", status, _fmt_count(c["params"]),
             _fmt_count(c["flops"]), _fmt_acc(c["val_acc"]), _fmt_acc(c["test_acc"]),
             "-" if c["seconds"] is None else f"{c['seconds']:.0f}",
         )  # fmt: skip
+        table.add_row(*(escape(cell) for cell in cells))
     out.print(table)
     by_id = {c["id"]: c for c in summary["candidates"]}
     out.print(f"Pareto front (val accuracy up, params down, MACs down), {len(pareto)} candidates:")

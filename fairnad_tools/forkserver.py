@@ -1,0 +1,257 @@
+"""A fork server: one process with torch already imported forks a fresh child per job.
+
+Starting Python and importing torch costs seconds; verifying or training a candidate
+should not. The server is started once per FairNAD process (lazily), imports the
+worker modules, and for each request forks a child that runs ``module.main(argv)`` in
+its own session and working directory, with a scrubbed environment and its output in a
+log file. Children are as isolated as freshly started ones: separate processes, their
+own limits (set by the workers), killed with the server, which is killed with FairNAD.
+
+The server never runs a torch operation itself, so no thread pool or CUDA context exists
+at fork time. The protocol is one JSON line per request on a Unix socket; the server
+answers ``{"pid"}`` at once and ``{"returncode"}`` when the child ends.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+PRELOAD = ("torch", "torch.utils.flop_counter", "numpy", "sklearn.datasets", "sklearn.model_selection")
+WORKERS = ("fairnad_tools.verify.worker", "fairnad_tools.train_worker")
+
+
+# -- server side ----------------------------------------------------------------------------
+def _child(request: dict[str, Any]) -> None:
+    """In the forked child: become a clean worker process and run the module's main()."""
+    try:
+        os.setsid()
+        from fairnad_tools.proc import _die_with_parent
+
+        _die_with_parent(int(request["server_pid"]))
+        os.chdir(request["cwd"])
+        log = os.open(request["log_path"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        sys.argv = [request["module"], *request["argv"]]
+        module = importlib.import_module(request["module"])
+        code = module.main(list(request["argv"]))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(code or 0))
+    except SystemExit as exc:
+        os._exit(exc.code if isinstance(exc.code, int) else 1)
+    except BaseException:  # noqa: BLE001 - report, then die
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(70)
+
+
+def _warm_up() -> None:
+    """Trigger the FLOP counter's lazy imports (about 800 modules) on the meta device.
+
+    Meta tensors run no kernels, so no intra-op thread pool starts before fork.
+    """
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    layer = torch.nn.Conv2d(3, 4, 3, device="meta")
+    with FlopCounterMode(display=False):
+        layer(torch.zeros(1, 3, 8, 8, device="meta"))
+
+
+def serve(socket_path: str) -> None:
+    """Server loop: accept requests, fork children, report their exit status."""
+    for name in PRELOAD + WORKERS:
+        importlib.import_module(name)
+    _warm_up()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    listener.listen(16)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    waiting: dict[int, socket.socket] = {}
+    print("ready", flush=True)
+    while True:
+        for key, _ in selector.select(timeout=0.05):
+            conn, _ = listener.accept()
+            try:
+                conn.settimeout(5)
+                request = json.loads(_read_line(conn))
+                request["server_pid"] = os.getpid()
+                pid = os.fork()
+                if pid == 0:
+                    listener.close()
+                    conn.close()
+                    _child(request)
+                conn.sendall((json.dumps({"pid": pid}) + "\n").encode())
+                waiting[pid] = conn
+            except (OSError, ValueError) as exc:
+                try:
+                    conn.sendall((json.dumps({"error": str(exc)}) + "\n").encode())
+                finally:
+                    conn.close()
+        while waiting:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            conn = waiting.pop(pid, None)
+            if conn is not None:
+                code = os.waitstatus_to_exitcode(status)
+                try:
+                    conn.sendall((json.dumps({"returncode": code}) + "\n").encode())
+                except OSError:
+                    pass
+                conn.close()
+
+
+def _read_line(conn: socket.socket) -> str:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise ConnectionError("fork server connection closed")
+        data += chunk
+    return data.decode()
+
+
+# -- client side ----------------------------------------------------------------------------
+class ForkServerError(RuntimeError):
+    pass
+
+
+class ForkServer:
+    """Client handle; :func:`get_server` keeps one per FairNAD process."""
+
+    def __init__(self) -> None:
+        import subprocess
+
+        from fairnad_tools.proc import _die_with_parent, child_env
+
+        self.dir = tempfile.mkdtemp(prefix="fairnad-fork-")
+        self.socket_path = str(Path(self.dir) / "server.sock")
+        parent = os.getpid()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fairnad_tools.forkserver", self.socket_path],
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=lambda: _die_with_parent(parent),
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode().strip()
+        if line != "ready":
+            rest = self.proc.stdout.read().decode(errors="replace")[-2000:] if self.proc.poll() is not None else ""
+            raise ForkServerError(f"the fork server did not start: {line} {rest}".strip())
+        self.pid = self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def run(
+        self,
+        module: str,
+        argv: list[str],
+        *,
+        cwd: str,
+        log_path: str,
+        env: dict[str, str],
+        timeout: float,
+    ) -> tuple[int, bool]:
+        """Run ``module.main(argv)`` in a forked child; returns (returncode, timed_out)."""
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(self.socket_path)
+        try:
+            request = {"module": module, "argv": argv, "cwd": cwd, "log_path": log_path, "env": env}
+            conn.sendall((json.dumps(request) + "\n").encode())
+            conn.settimeout(30)
+            first = json.loads(_read_line(conn))
+            if "pid" not in first:
+                raise ForkServerError(first.get("error", "fork server refused the request"))
+            pid = first["pid"]
+            deadline = time.monotonic() + timeout
+            timed_out = False
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 and not timed_out:
+                    timed_out = True
+                    _killpg(pid)
+                    remaining = 30
+                conn.settimeout(max(0.05, remaining))
+                try:
+                    done = json.loads(_read_line(conn))
+                    return int(done["returncode"]), timed_out
+                except TimeoutError:
+                    continue
+                except BaseException:
+                    _killpg(pid)
+                    raise
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        if self.alive():
+            _killpg(self.proc.pid)
+            self.proc.wait()
+        try:
+            os.unlink(self.socket_path)
+            os.rmdir(self.dir)
+        except OSError:
+            pass
+
+
+def _killpg(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+_server: ForkServer | None = None
+_server_lock = threading.Lock()
+
+
+def get_server() -> ForkServer | None:
+    """The process's fork server, started on first use; ``None`` if disabled or it cannot start."""
+    global _server
+    if os.environ.get("FAIRNAD_FORKSERVER", "1") == "0":
+        return None
+    with _server_lock:
+        if _server is not None and _server.pid == _server.proc.pid and _server.alive():
+            return _server
+        try:
+            _server = ForkServer()
+        except (ForkServerError, OSError):
+            _server = None
+            return None
+        import atexit
+
+        atexit.register(_server.close)
+        return _server
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
