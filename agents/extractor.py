@@ -54,9 +54,7 @@ class ExtractorRole(Role):
         start = time.monotonic()
         settings = self.context.settings.knowledge
         bank = self.load_bank()
-        store = IdeaStore(
-            settings.store_dir or store_dir, url=settings.chroma_url, model=settings.embedding_model
-        )
+        store = IdeaStore(settings.store_dir or store_dir, url=settings.chroma_url, model=settings.embedding_model)
         if store.count() < len(bank):
             store.add(bank.ideas)
         empty = bank.empty_sub_categories()

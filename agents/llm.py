@@ -45,7 +45,5 @@ def make_chat_model(settings: LLMSettings) -> Any:
     try:
         factory = _BACKENDS[settings.provider]
     except KeyError:
-        raise ValueError(
-            f"unknown LLM provider {settings.provider!r}; valid: {', '.join(sorted(_BACKENDS))}"
-        ) from None
+        raise ValueError(f"unknown LLM provider {settings.provider!r}; valid: {', '.join(sorted(_BACKENDS))}") from None
     return factory(settings)

@@ -115,9 +115,7 @@ class MutationRole(Role):
         except EditRefused as exc:
             raise MutationFailed(f"no edit applies to parent {request.parent_id}: {exc}") from exc
 
-    def _apply_idea(
-        self, parent: ArchSpec, request: MutationRequest, rng: random.Random
-    ) -> tuple[ArchSpec, str, str]:
+    def _apply_idea(self, parent: ArchSpec, request: MutationRequest, rng: random.Random) -> tuple[ArchSpec, str, str]:
         edits = SUB_CATEGORY_EDITS.get(request.sub_category or "")
         if not edits:
             raise MutationFailed(

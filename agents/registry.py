@@ -63,9 +63,7 @@ def discover() -> None:
         try:
             entry.load()
         except Exception as exc:  # noqa: BLE001 - name the plugin that broke
-            raise RoleRegistryError(
-                f"the role plugin {entry.name!r} ({entry.value}) failed to load: {exc}"
-            ) from exc
+            raise RoleRegistryError(f"the role plugin {entry.name!r} ({entry.value}) failed to load: {exc}") from exc
 
 
 def list_roles(pattern: str = "*") -> dict[str, type[Role]]:
@@ -82,6 +80,4 @@ def get_role(name: str) -> type[Role]:
     except KeyError:
         close = difflib.get_close_matches(name, list(_ROLES), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise RoleRegistryError(
-            f"unknown role {name!r}.{hint} Registered roles: {', '.join(sorted(_ROLES))}"
-        ) from None
+        raise RoleRegistryError(f"unknown role {name!r}.{hint} Registered roles: {', '.join(sorted(_ROLES))}") from None

@@ -18,35 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-SPLIT_SEED = 20260101  # fixed: splits never depend on the search seed
+from fairnad_tools.datasets import CIFAR_FILES, SPLIT_SEED, DataError, DatasetInfo, check_dataset, dataset_info
 
-
-class DataError(ValueError):
-    """A dataset is missing or malformed; the message names the files expected."""
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    name: str
-    input_shape: tuple[int, int, int]
-    num_classes: int
-    hflip: bool  # horizontal flip preserves labels (not for digits)
-    default_epochs: int
-    default_batch_size: int
-    default_lr: float
-    needs_data_dir: bool
-
-
-DATASETS: dict[str, DatasetInfo] = {
-    "digits": DatasetInfo("digits", (3, 16, 16), 10, False, 8, 64, 0.05, False),
-    "cifar10": DatasetInfo("cifar10", (3, 32, 32), 10, True, 200, 256, 0.1, True),
-    "cifar100": DatasetInfo("cifar100", (3, 32, 32), 100, True, 200, 256, 0.1, True),
-}
-
-_CIFAR_FILES = {
-    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels"),
-    "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels"),
-}
+__all__ = ["DataError", "Splits", "check_dataset", "dataset_info", "load_dataset"]
 
 
 @dataclass
@@ -59,37 +33,6 @@ class Splits:
     valid_y: torch.Tensor
     test_x: torch.Tensor | None
     test_y: torch.Tensor | None
-
-
-def dataset_info(name: str) -> DatasetInfo:
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise DataError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}") from None
-
-
-def check_dataset(name: str, data_dir: Path | None) -> None:
-    """Fail fast, before a run starts, when the dataset's files are not where they should be."""
-    info = dataset_info(name)
-    if not info.needs_data_dir:
-        return
-    folder, train_files, test_files, _ = _CIFAR_FILES[name]
-    if data_dir is None:
-        raise DataError(
-            f"dataset {name!r} needs --data-dir: a folder holding {folder}/ "
-            f"({', '.join(train_files + test_files)}) in torchvision's format"
-        )
-    root = Path(data_dir).expanduser()
-    if not root.is_dir():
-        raise DataError(f"data folder {root} does not exist; it should hold {folder}/")
-    base = root / folder if (root / folder).is_dir() else root
-    missing = [f for f in train_files + test_files if not (base / f).is_file()]
-    if missing:
-        raise DataError(
-            f"{base} lacks {', '.join(missing)}; expected {folder}/ with "
-            f"{', '.join(train_files + test_files)} (the python version of the dataset, as "
-            "torchvision downloads it)"
-        )
 
 
 def load_dataset(name: str, data_dir: Path | None = None) -> Splits:
@@ -108,9 +51,7 @@ def _stratified_split(labels: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
     rest = np.arange(len(labels))
     parts = []
     for size in sizes[:-1]:
-        part, rest = train_test_split(
-            rest, train_size=size, stratify=labels[rest], random_state=SPLIT_SEED
-        )
+        part, rest = train_test_split(rest, train_size=size, stratify=labels[rest], random_state=SPLIT_SEED)
         parts.append(np.sort(part))
     parts.append(np.sort(rest))
     return parts
@@ -125,9 +66,7 @@ def _load_digits() -> Splits:
     images = (images.clamp(0, 1) * 255).round().to(torch.uint8).repeat(1, 3, 1, 1)
     labels = torch.from_numpy(bunch.target.astype(np.int64))
     train, valid, test = _stratified_split(bunch.target, [1000, 400, len(labels) - 1400])
-    return Splits(
-        images[train], labels[train], images[valid], labels[valid], images[test], labels[test]
-    )
+    return Splits(images[train], labels[train], images[valid], labels[valid], images[test], labels[test])
 
 
 def _read_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +86,7 @@ def _read_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _load_cifar(name: str, info: DatasetInfo, root: Path) -> Splits:
-    folder, train_files, test_files, key = _CIFAR_FILES[name]
+    folder, train_files, test_files, key = CIFAR_FILES[name]
     base = root / folder if (root / folder).is_dir() else root
     train = [_read_batch(base / f, key) for f in train_files]
     test = [_read_batch(base / f, key) for f in test_files]

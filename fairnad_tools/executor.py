@@ -24,7 +24,7 @@ class Executor(ABC):
     def map(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[tuple[J, R]]:
         """Run ``fn`` on every job; yield each job with its result as soon as it is done."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release workers; called once when the run ends."""
 
 

@@ -91,7 +91,7 @@ def serve(socket_path: str) -> None:
     waiting: dict[int, socket.socket] = {}
     print("ready", flush=True)
     while True:
-        for key, _ in selector.select(timeout=0.05):
+        for _key, _events in selector.select(timeout=0.05):
             conn, _ = listener.accept()
             try:
                 conn.settimeout(5)
@@ -232,12 +232,19 @@ def _killpg(pid: int) -> None:
 
 _server: ForkServer | None = None
 _server_lock = threading.Lock()
+_enabled = os.environ.get("FAIRNAD_FORKSERVER", "1") != "0"
+
+
+def set_enabled(enabled: bool) -> None:
+    """Turn the fork server off for one-shot use (a single verification starts faster without it)."""
+    global _enabled
+    _enabled = enabled
 
 
 def get_server() -> ForkServer | None:
     """The process's fork server, started on first use; ``None`` if disabled or it cannot start."""
     global _server
-    if os.environ.get("FAIRNAD_FORKSERVER", "1") == "0":
+    if not _enabled:
         return None
     with _server_lock:
         if _server is not None and _server.pid == _server.proc.pid and _server.alive():

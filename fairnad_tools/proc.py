@@ -126,10 +126,7 @@ def run_python_module(
     finally:
         if log_handle:
             log_handle.close()
-    if log_path:
-        tail = _read_tail(Path(log_path), tail_chars)
-    else:
-        tail = (out or b"").decode("utf-8", "replace")[-tail_chars:]
+    tail = _read_tail(Path(log_path), tail_chars) if log_path else (out or b"").decode("utf-8", "replace")[-tail_chars:]
     return ChildResult(proc.returncode, timed_out, time.monotonic() - start, tail)
 
 

@@ -84,6 +84,4 @@ class DataSettings(Section):
     """Which dataset, and where it lives."""
 
     dataset: DatasetName = Field(default="digits", description="digits (bundled), cifar10, cifar100")
-    data_dir: Path | None = Field(
-        default=None, description="folder holding cifar-10-batches-py/ or cifar-100-python/"
-    )
+    data_dir: Path | None = Field(default=None, description="folder holding cifar-10-batches-py/ or cifar-100-python/")

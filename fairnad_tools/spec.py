@@ -123,9 +123,7 @@ def render_model_source(spec: ArchSpec) -> str:
     act = _ACT_MODULE[spec.activation]
     se_param = ", se: bool" if uses_se else ""
     se_init = (
-        f"\n        self.se = SqueezeExcite(out_ch, {spec.se_reduction}) if se else nn.Identity()"
-        if uses_se
-        else ""
+        f"\n        self.se = SqueezeExcite(out_ch, {spec.se_reduction}) if se else nn.Identity()" if uses_se else ""
     )
     se_call = "\n        out = self.se(out)" if uses_se else ""
     in_ch = spec.stem_width

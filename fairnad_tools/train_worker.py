@@ -98,8 +98,10 @@ def train(job: TrainJob) -> TrainResult:
     )
     gen = torch.Generator().manual_seed(job.seed)
     pad = max(1, info.input_shape[1] // 8)
-    log(f"candidate {job.candidate_id}: {job.dataset} on {device}, {job.epochs} epochs, "
-        f"batch {job.batch_size}, {sum(p.numel() for p in model.parameters()):,} parameters")
+    log(
+        f"candidate {job.candidate_id}: {job.dataset} on {device}, {job.epochs} epochs, "
+        f"batch {job.batch_size}, {sum(p.numel() for p in model.parameters()):,} parameters"
+    )
     history = []
     loss_value, train_acc = float("nan"), 0.0
     for epoch in range(1, job.epochs + 1):
@@ -114,9 +116,7 @@ def train(job: TrainJob) -> TrainResult:
             logits = model(xb)
             loss = nn.functional.cross_entropy(logits, yb)
             if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"diverged: non-finite loss ({loss.item()}) at epoch {epoch}, step {step + 1}"
-                )
+                raise FloatingPointError(f"diverged: non-finite loss ({loss.item()}) at epoch {epoch}, step {step + 1}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -127,8 +127,10 @@ def train(job: TrainJob) -> TrainResult:
         loss_value, train_acc = total_loss / seen, correct / seen
         history.append({"epoch": epoch, "loss": round(loss_value, 5), "train_acc": round(train_acc, 5),
                         "seconds": round(time.monotonic() - epoch_start, 3)})  # fmt: skip
-        log(f"epoch {epoch}/{job.epochs} loss {loss_value:.4f} train_acc {train_acc:.4f} "
-            f"lr {schedule.get_last_lr()[0]:.4f} ({history[-1]['seconds']:.1f} s)")
+        log(
+            f"epoch {epoch}/{job.epochs} loss {loss_value:.4f} train_acc {train_acc:.4f} "
+            f"lr {schedule.get_last_lr()[0]:.4f} ({history[-1]['seconds']:.1f} s)"
+        )
     eval_batch = max(job.batch_size, 256)
     val_acc = evaluate(model, data.valid_x.to(device), data.valid_y.to(device), norm, eval_batch)
     test_acc = None

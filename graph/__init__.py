@@ -5,3 +5,14 @@ so ``fairnad verify`` starts without it.
 """
 
 __fairnad__ = "graph"
+
+
+def version() -> str:
+    """The installed FairNAD version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as _version
+
+    try:
+        return _version("fairnad")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"

@@ -1,9 +1,9 @@
 """Builds the FairNAD state machine (uncompiled; the caller picks the checkpointer).
 
-    load_knowledge -> plan_round -> mutate -> <gate 1> -> ... -> <gate n> -+-> train -> feedback -> archive
-                          ^                                                 |                         |
-                          |          (a gate sent a candidate back) mutate <+                         |
-                          +------------------------ next round -------------------------------------+
+load_knowledge -> plan_round -> mutate -> <gate 1> -> ... -> <gate n> -+-> train -> feedback -> archive
+                      ^                                                 |                         |
+                      |          (a gate sent a candidate back) mutate <+                         |
+                      +------------------------ next round -------------------------------------+
 """
 
 from __future__ import annotations

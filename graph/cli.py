@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from agents.registry import RoleRegistryError
-from fairnad_tools.data import DataError
+from fairnad_tools.datasets import DataError
 from fairnad_tools.settings import parse_count
 from graph.settings import SettingsError, example_toml, load_settings, to_toml_data
 from graph.store import RunDirError, RunStore
@@ -120,7 +120,9 @@ def _drive(fn: Any, store: RunStore, budget: int, quiet: bool) -> None:
 
 @app.command()
 def run(
-    run_dir: Annotated[Path | None, typer.Option("--run-dir", "-o", help="run directory (default: runs/run-<time>)")] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option("--run-dir", "-o", help="run directory (default: runs/run-<time>)")
+    ] = None,
     budget: Annotated[int | None, typer.Option(help="candidates that reach training")] = None,
     dataset: Annotated[str | None, typer.Option(help="digits (bundled), cifar10, cifar100")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="folder with the CIFAR files")] = None,
@@ -132,7 +134,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Run a search (by default: the bundled digits data, built-in agents, the CPU)."""
-    from graph.runner import resume_run, start_run
+    from graph.runner import start_run
 
     store = RunStore(run_dir or _default_run_dir())
     if resume:
@@ -192,7 +194,20 @@ def _fmt_acc(value: float | None) -> str:
 def _print_summary(summary: dict[str, Any], root: Path) -> None:
     table = Table(title=f"{summary['run_id']} ({summary['dataset']}): {summary['status']}, "
                   f"{summary['counted']}/{summary['budget']} counted", title_justify="left")  # fmt: skip
-    for column in ("id", "parent", "rnd", "kind", "transformation", "idea", "status", "params", "MACs", "val", "test", "s"):
+    for column in (
+        "id",
+        "parent",
+        "rnd",
+        "kind",
+        "transformation",
+        "idea",
+        "status",
+        "params",
+        "MACs",
+        "val",
+        "test",
+        "s",
+    ):
         table.add_column(column, overflow="fold")
     pareto = set(summary["pareto"])
     for c in summary["candidates"]:
@@ -295,8 +310,10 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON report")] = False,
 ) -> None:
     """Verify a candidate file; exit 0 when it passes, 1 when rejected, 2 on usage errors."""
+    from fairnad_tools.forkserver import set_enabled
     from fairnad_tools.verify import verify_file
 
+    set_enabled(False)  # one verification: a plain child starts sooner than a fork server
     for path, what in ((file, "FILE"), (parent, "--parent")):
         if path is not None and not path.is_file():
             raise UsageError(f"{what}: {path} does not exist or is not a file")
@@ -380,9 +397,9 @@ def _main(
     version: Annotated[bool, typer.Option("--version", help="print the version and exit")] = False,
 ) -> None:
     if version:
-        from fairnad import __version__
+        from graph import version as fairnad_version
 
-        print(f"fairnad {__version__}")
+        print(f"fairnad {fairnad_version()}")
         raise typer.Exit(0)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from agents.base import GateRole, Role, RoleContext
 from agents.llm import make_chat_model
 from agents.registry import RoleRegistryError, get_role
-from fairnad_tools.data import DatasetInfo, dataset_info
+from fairnad_tools.datasets import DatasetInfo, dataset_info
 from fairnad_tools.executor import Executor, LocalExecutor
 from graph.settings import FairNADSettings
 from graph.store import RunStore
@@ -56,9 +56,7 @@ class RunContext:
     _bank: IdeaBank | None = None
 
     @classmethod
-    def create(
-        cls, settings: FairNADSettings, store: RunStore, progress: ProgressFn | None = None
-    ) -> RunContext:
+    def create(cls, settings: FairNADSettings, store: RunStore, progress: ProgressFn | None = None) -> RunContext:
         roles, gates = make_roles(settings, make_chat_model(settings.llm))
         return cls(settings, store, TraceWriter(store.trace_file), roles, gates, progress=progress)
 

@@ -114,10 +114,7 @@ def plan_round(
     for kind in mix_sequence(mix, n):
         if kind == "pareto":
             parent = tournament(records, rng)
-            small = (
-                parent["params"] < scale_up_below * max_params
-                and parent["flops"] < scale_up_below * max_flops
-            )
+            small = parent["params"] < scale_up_below * max_params and parent["flops"] < scale_up_below * max_flops
             plan.append(PlannedCandidate("pareto_scale_up" if small else "pareto_tune", parent["id"]))
             continue
         if kind == "iterative":

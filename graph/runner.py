@@ -14,14 +14,13 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from fairnad_tools.data import check_dataset
+from fairnad_tools.datasets import check_dataset
+from graph import version
 from graph.builder import build_graph
 from graph.context import ProgressFn, RunContext
 from graph.settings import FairNADSettings, example_toml, settings_from_file, to_toml_data
 from graph.state import RunState
 from graph.store import RunDirError, RunStore
-
-VERSION = "0.1.0"
 
 
 def recursion_limit(settings: FairNADSettings, budget: int) -> int:
@@ -55,9 +54,7 @@ def _compiled(store: RunStore, settings: FairNADSettings) -> Iterator[Any]:
 def _settings_toml(settings: FairNADSettings) -> str:
     import tomli_w
 
-    return "# Resolved settings of this run (fairnad resume reads them).\n" + tomli_w.dumps(
-        to_toml_data(settings)
-    )
+    return "# Resolved settings of this run (fairnad resume reads them).\n" + tomli_w.dumps(to_toml_data(settings))
 
 
 def start_run(settings: FairNADSettings, store: RunStore, progress: ProgressFn | None = None) -> dict[str, Any]:
@@ -66,7 +63,7 @@ def start_run(settings: FairNADSettings, store: RunStore, progress: ProgressFn |
     RunContext.validate_roles(settings)
     store.lock()
     try:
-        run_id = store.create(_settings_toml(settings), VERSION)
+        run_id = store.create(_settings_toml(settings), version())
         state = initial_state(run_id, settings.search.budget)
         store.write_summary(state, settings.data.dataset)
         return _drive(store, settings, run_id, state, progress)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from agents.settings import LLMSettings
@@ -157,9 +157,7 @@ def config_file_path(config: Path | None, env: Mapping[str, str]) -> Path | None
 
 def read_config_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise SettingsError(
-            f"config file {path} does not exist; create one with 'fairnad config init {path}'"
-        )
+        raise SettingsError(f"config file {path} does not exist; create one with 'fairnad config init {path}'")
     try:
         with open(path, "rb") as handle:
             return tomllib.load(handle)

@@ -94,8 +94,4 @@ def counted(state: RunState) -> int:
 
 
 def trained(state: RunState) -> list[CandidateRecord]:
-    return [
-        c
-        for c in state.get("candidates", {}).values()
-        if c["status"] == "trained" and c["val_acc"] is not None
-    ]
+    return [c for c in state.get("candidates", {}).values() if c["status"] == "trained" and c["val_acc"] is not None]

@@ -94,11 +94,11 @@ class RunStore:
             probe.unlink()
         except OSError as exc:
             reason = "permission denied" if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else exc.strerror
-            raise RunDirError(f"cannot write to run directory {self.root} ({reason}); choose another --run-dir") from None
-        if any(p.name not in {".lock"} for p in self.root.iterdir()):
             raise RunDirError(
-                f"{self.root} is not empty and holds no FairNAD run; choose an empty or new --run-dir"
-            )
+                f"cannot write to run directory {self.root} ({reason}); choose another --run-dir"
+            ) from None
+        if any(p.name not in {".lock"} for p in self.root.iterdir()):
+            raise RunDirError(f"{self.root} is not empty and holds no FairNAD run; choose an empty or new --run-dir")
         run_id = f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         atomic_write_text(self.settings_file, settings_toml)
         atomic_write_json(
@@ -110,8 +110,7 @@ class RunStore:
     def info(self) -> dict[str, Any]:
         if not self.holds_run():
             raise RunDirError(
-                f"{self.root} holds no FairNAD run (no run.json); start one with "
-                f"'fairnad run --run-dir {self.root}'"
+                f"{self.root} holds no FairNAD run (no run.json); start one with 'fairnad run --run-dir {self.root}'"
             )
         try:
             return read_json(self.run_file)

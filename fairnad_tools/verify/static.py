@@ -79,6 +79,9 @@ FORBIDDEN_ATTRIBUTES = frozenset(
 )
 
 
+ESCAPE_STRINGS = ("__subclasses__", "__globals__", "__builtins__")
+
+
 def _fail(code: str, message: str) -> VerifyReport:
     return VerifyReport(ok=False, code=code, message=message)  # type: ignore[arg-type]
 
@@ -105,13 +108,8 @@ def _syntax_message(source: str, exc: SyntaxError) -> str:
         )
     last_code_line = len(lines)
     near_end = exc.lineno is not None and exc.lineno >= last_code_line - 1
-    if near_end and any(
-        key in exc.msg for key in ("was never closed", "unexpected EOF", "expected an indented block")
-    ):
-        return (
-            f"{text}: the file looks truncated (it ends in the middle of a statement); "
-            "produce the complete file"
-        )
+    if near_end and any(key in exc.msg for key in ("was never closed", "unexpected EOF", "expected an indented block")):
+        return f"{text}: the file looks truncated (it ends in the middle of a statement); produce the complete file"
     snippet = lines[exc.lineno - 1].strip() if exc.lineno and exc.lineno <= len(lines) else ""
     return f"{text}: {snippet!r}" if snippet else text
 
@@ -172,16 +170,14 @@ def check_source(source: str, filename: str = "model.py") -> VerifyReport | None
                 found = _check_torch_path(resolved, node.lineno)
                 if found:
                     return found
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if any(name in node.value for name in ("__subclasses__", "__globals__", "__builtins__")):
-                return _fail(
-                    "forbidden_call",
-                    f"line {node.lineno}: string naming an introspection escape is not allowed",
-                )
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and any(n in node.value for n in ESCAPE_STRINGS)
+        ):
+            return _fail("forbidden_call", f"line {node.lineno}: string naming an introspection escape is not allowed")
 
-    entry = [
-        n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "build_model"
-    ]
+    entry = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "build_model"]
     if not entry:
         return _fail(
             "missing_entrypoint",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
-import json
 import resource
 import sys
 import traceback
@@ -128,9 +127,7 @@ def verify(path: Path, parent: Path | None, input_shape: tuple[int, ...], num_cl
         stage = "backward_error"
         loss = nn.functional.cross_entropy(out.float(), torch.tensor([0, num_classes - 1]))
         loss.backward()
-        grads_finite = all(
-            torch.isfinite(p.grad).all().item() for p in model.parameters() if p.grad is not None
-        )
+        grads_finite = all(torch.isfinite(p.grad).all().item() for p in model.parameters() if p.grad is not None)
         if not torch.isfinite(out).all().item() or not grads_finite:
             what = "outputs" if not torch.isfinite(out).all().item() else "gradients"
             return {

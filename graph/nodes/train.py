@@ -10,7 +10,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from fairnad_tools.data import dataset_info
+from fairnad_tools.datasets import dataset_info
 from fairnad_tools.train import TrainJob, TrainResult, train_candidate
 from graph.context import RunContext
 from graph.state import CandidateRecord, RunState, counted, trained
