@@ -134,7 +134,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Run a search (by default: the bundled digits data, built-in agents, the CPU)."""
-    from graph.runner import start_run
+    from graph.runner import preflight, start_run
 
     store = RunStore(run_dir or _default_run_dir())
     if resume:
@@ -151,6 +151,8 @@ def run(
             f"{store.root} already holds a run; continue it with 'fairnad resume {store.root}' "
             "(or 'fairnad run --resume'), or choose another --run-dir"
         )
+    preflight(settings)
+    store.check_new()
     err.print(
         f"FairNAD run in [bold]{store.root}[/]: {settings.data.dataset}, budget {settings.search.budget}, "
         f"llm {settings.llm.provider}, device {settings.train.device}",
@@ -406,7 +408,8 @@ def _main(
 def run_cli(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one clear line and a non-zero exit, never a traceback."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # click returns the code of typer.Exit here
+        sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (UsageError, *USER_ERRORS) as exc:

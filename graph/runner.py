@@ -57,10 +57,15 @@ def _settings_toml(settings: FairNADSettings) -> str:
     return "# Resolved settings of this run (fairnad resume reads them).\n" + tomli_w.dumps(to_toml_data(settings))
 
 
-def start_run(settings: FairNADSettings, store: RunStore, progress: ProgressFn | None = None) -> dict[str, Any]:
-    """Create the run in ``store`` and drive it to the end; returns ``summary.json``'s content."""
+def preflight(settings: FairNADSettings) -> None:
+    """Checks that need no run directory: the dataset's files and the configured roles."""
     check_dataset(settings.data.dataset, settings.data.data_dir)
     RunContext.validate_roles(settings)
+
+
+def start_run(settings: FairNADSettings, store: RunStore, progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Create the run in ``store`` and drive it to the end; returns ``summary.json``'s content."""
+    preflight(settings)
     store.lock()
     try:
         run_id = store.create(_settings_toml(settings), version())

@@ -75,10 +75,15 @@ class RunStore:
 
     # -- lifecycle ---------------------------------------------------------------------
     def holds_run(self) -> bool:
-        return self.run_file.is_file()
+        try:
+            return self.run_file.is_file()
+        except OSError as exc:
+            raise RunDirError(
+                f"cannot access run directory {self.root} ({exc.strerror}); choose another --run-dir"
+            ) from None
 
-    def create(self, settings_toml: str, version: str) -> str:
-        """Make a new run here; refuse a directory that holds another run or is not writable."""
+    def check_new(self) -> None:
+        """Refuse a directory that holds another run, holds other files, or is not writable."""
         if self.root.exists() and not self.root.is_dir():
             raise RunDirError(f"{self.root} exists and is not a directory; choose another --run-dir")
         if self.holds_run():
@@ -99,6 +104,10 @@ class RunStore:
             ) from None
         if any(p.name not in {".lock"} for p in self.root.iterdir()):
             raise RunDirError(f"{self.root} is not empty and holds no FairNAD run; choose an empty or new --run-dir")
+
+    def create(self, settings_toml: str, version: str) -> str:
+        """Make a new run here (after :meth:`check_new`); returns the new run id."""
+        self.check_new()
         run_id = f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         atomic_write_text(self.settings_file, settings_toml)
         atomic_write_json(
@@ -119,9 +128,14 @@ class RunStore:
 
     def lock(self) -> None:
         """Take the directory's lock for this process, or explain who holds it."""
-        self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / ".lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunDirError(
+                f"cannot write to run directory {self.root} ({exc.strerror}); choose another --run-dir"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -1,0 +1,61 @@
+"""Shared fixtures: running the CLI in a subprocess (with the network blocked), finished runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NETBLOCK = Path(__file__).resolve().parent / "netblock"
+
+
+def cli_env(extra: dict[str, str] | None = None, pythonpath: list[Path] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRNAD_")}
+    paths = [str(p) for p in (pythonpath or [])] + [str(NETBLOCK)]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["HF_HUB_OFFLINE"] = "1"
+    env["TRANSFORMERS_OFFLINE"] = "1"
+    env["COLUMNS"] = "200"
+    env.update(extra or {})
+    return env
+
+
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 240,
+    pythonpath: list[Path] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m fairnad ARGS`` in a child process with the network blocked."""
+    return subprocess.run(
+        [sys.executable, "-m", "fairnad", *args],
+        cwd=cwd or ROOT,
+        env=cli_env(env, pythonpath),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished default run on digits (budget 6, 2 epochs to keep the suite quick)."""
+    run_dir = tmp_path_factory.mktemp("runs") / "digits6"
+    result = run_cli("run", "--run-dir", str(run_dir), "--budget", "6", "--dataset", "digits", "--epochs", "2", "-q",
+                     timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return run_dir
+
+
+def read_summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def read_trace(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "trace.jsonl").read_text().splitlines() if line.strip()]
