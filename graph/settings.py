@@ -57,6 +57,12 @@ class SearchSettings(Section):
     seed: int = Field(default=0, ge=0, description="seed of planning, mutation and training")
     strategy: Literal["fairnad"] = Field(default="fairnad", description="search strategy")
     mutation_mix: MutationMix = Field(default_factory=MutationMix)
+    min_rounds: int = Field(
+        default=4,
+        ge=1,
+        description="a round holds at most budget/min_rounds candidates, so parents come from an "
+        "updated Pareto front (the paper's 500-candidate runs keep their 20-candidate rounds)",
+    )
     scale_up_below: float = Field(
         default=0.5, gt=0, le=1, description="parents under this fraction of the budgets are scaled up"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Literal
 
@@ -32,7 +33,9 @@ def plan_round(state: RunState, runtime: Runtime[RunContext]) -> Command[Literal
         reason = f"nothing to mutate: the seed model did not train ({why})"
         ctx.tracer.emit("error", role=None, message=reason)
         return Command(update={"status": "stopped", "stop_reason": reason, "batch": []}, goto="archive")
-    n = min(settings.search.mutation_mix.round_size, state["budget"] - counted(state))
+    search = settings.search
+    per_round = min(search.mutation_mix.round_size, max(1, math.ceil(state["budget"] / search.min_rounds)))
+    n = min(per_round, state["budget"] - counted(state))
     shape = ctx.dataset.input_shape
     plan = planner(
         n=n,
