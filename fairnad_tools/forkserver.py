@@ -18,6 +18,7 @@ import importlib
 import json
 import os
 import selectors
+import shutil
 import signal
 import socket
 import sys
@@ -90,6 +91,10 @@ def serve(socket_path: str) -> None:
     selector.register(listener, selectors.EVENT_READ)
     waiting: dict[int, socket.socket] = {}
     print("ready", flush=True)
+    # From here on the server writes to a log file: nobody reads the handshake pipe again.
+    log = os.open(str(Path(socket_path).with_name("server.log")), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
     while True:
         for _key, _events in selector.select(timeout=0.05):
             conn, _ = listener.accept()
@@ -166,6 +171,7 @@ class ForkServer:
         if line != "ready":
             rest = self.proc.stdout.read().decode(errors="replace")[-2000:] if self.proc.poll() is not None else ""
             raise ForkServerError(f"the fork server did not start: {line} {rest}".strip())
+        self.proc.stdout.close()
         self.pid = self.proc.pid
 
     def alive(self) -> bool:
@@ -216,11 +222,7 @@ class ForkServer:
         if self.alive():
             _killpg(self.proc.pid)
             self.proc.wait()
-        try:
-            os.unlink(self.socket_path)
-            os.rmdir(self.dir)
-        except OSError:
-            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _killpg(pid: int) -> None:
@@ -247,7 +249,7 @@ def get_server() -> ForkServer | None:
     if not _enabled:
         return None
     with _server_lock:
-        if _server is not None and _server.pid == _server.proc.pid and _server.alive():
+        if _server is not None and _server.alive():
             return _server
         try:
             _server = ForkServer()

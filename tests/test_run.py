@@ -32,6 +32,8 @@ def test_run_finishes_with_the_summary_contract(digits_run):
         for name in ("model.py", "spec.json", "verify.json", "metrics.json", "train.log"):
             assert (folder / name).is_file(), f"{c['id']}/{name}"
         assert json.loads((folder / "verify.json").read_text())["ok"] is True
+    specs = {(digits_run / "candidates" / c["id"] / "spec.json").read_text() for c in trained}
+    assert len(specs) == len(trained)  # the same architecture is never trained twice
     seed = summary["candidates"][0]
     assert seed["id"] == "0000" and seed["mutation_type"] == "seed" and seed["parent"] is None
     assert summary["best"] in {c["id"] for c in trained}
