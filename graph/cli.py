@@ -108,8 +108,10 @@ class _Progress:
 
 
 def _drive(fn: Any, store: RunStore, budget: int, quiet: bool) -> None:
+    done = store.read_summary().get("counted", 0) if store.summary_file.is_file() else 0
     try:
         with _Progress(budget, quiet) as progress:
+            progress({"counted": done})
             summary = fn(store, progress)
     except KeyboardInterrupt:
         _fail(f"interrupted; finished candidates are kept. Continue with: fairnad resume {store.root}", 130)
@@ -146,11 +148,6 @@ def run(
         config,
         _overrides(budget=budget, seed=seed, dataset=dataset, data_dir=data_dir, epochs=epochs, device=device),
     )
-    if store.holds_run():
-        raise RunDirError(
-            f"{store.root} already holds a run; continue it with 'fairnad resume {store.root}' "
-            "(or 'fairnad run --resume'), or choose another --run-dir"
-        )
     preflight(settings)
     store.check_new()
     err.print(

@@ -39,10 +39,11 @@ def verify_file(
     path = Path(path)
     source = path.read_text(encoding="utf-8", errors="replace")
     report = check_source(source, filename=path.name)
+    parent_signature = None
     if report is None:
-        report = _run_dynamic(path, parent, input_shape, num_classes, timeout_s, memory_mb)
+        report, parent_signature = _run_dynamic(path, parent, input_shape, num_classes, timeout_s, memory_mb)
     if report.ok:
-        report = _check_budgets_and_structure(report, parent, max_params, max_flops, min_layers)
+        report = _check_budgets_and_structure(report, parent_signature, max_params, max_flops, min_layers)
     report.seconds = round(time.monotonic() - start, 3)
     return report
 
@@ -54,7 +55,8 @@ def _run_dynamic(
     num_classes: int,
     timeout_s: float,
     memory_mb: int,
-) -> VerifyReport:
+) -> tuple[VerifyReport, str | None]:
+    """Build and exercise the file in a child; returns the report and the parent's signature."""
     with tempfile.TemporaryDirectory(prefix="fairnad-verify-") as workdir:
         result_path = Path(workdir) / "result.json"
         args = [
@@ -74,7 +76,7 @@ def _run_dynamic(
                 code="timeout",
                 message=f"verification did not finish within {timeout_s:g} s; the model is too "
                 "slow to build or run (or loops forever): make it smaller or remove the loop",
-            )
+            ), None
         if not result_path.exists():
             tail = child.output_tail.strip().splitlines()[-5:]
             oom = any("MemoryError" in line or "alloc" in line.lower() for line in tail)
@@ -85,55 +87,32 @@ def _run_dynamic(
                     f"the verifier process died (exit {child.returncode}) before reporting: "
                     + (" | ".join(tail) or "no output")
                 ),
-            )
+            ), None
         data = read_json(result_path)
     code = data.pop("code")
     if code != "ok":
-        return VerifyReport(ok=False, code=code, message=data["message"])
+        return VerifyReport(ok=False, code=code, message=data["message"]), None
     parent_signature = data.pop("parent_signature", None)
-    data.pop("parent_params", None)
-    report = VerifyReport(ok=True, code="ok", message="ok", **data)
-    if parent_signature is not None and parent_signature == report.signature:
-        report = report.model_copy(
-            update={
-                "ok": False,
-                "code": "not_modified",
-                "message": "the architecture is identical to the parent's (same layers in the same "
-                "order, names ignored); make a real structural change",
-            }
-        )
-    return report
+    return VerifyReport(ok=True, code="ok", message="ok", **data), parent_signature
 
 
 def _check_budgets_and_structure(
     report: VerifyReport,
-    parent: str | Path | None,
+    parent_signature: str | None,
     max_params: int,
     max_flops: int,
     min_layers: int,
 ) -> VerifyReport:
-    params = report.params or 0
-    flops = report.flops or 0
-    if params > max_params:
-        over = params - max_params
-        return report.model_copy(
-            update={
-                "ok": False,
-                "code": "over_param_budget",
-                "message": f"{_fmt(params)} parameters, budget {_fmt(max_params)}: "
-                f"{_fmt(over)} ({over / max_params:.0%}) over; reduce width or depth",
-            }
-        )
-    if flops > max_flops:
-        over = flops - max_flops
-        return report.model_copy(
-            update={
-                "ok": False,
-                "code": "over_flops_budget",
-                "message": f"{_fmt(flops)} multiply-accumulates per image, budget {_fmt(max_flops)}: "
-                f"{_fmt(over)} ({over / max_flops:.0%}) over; downsample earlier or reduce width",
-            }
-        )
+    checks = (
+        ("over_param_budget", report.params or 0, max_params, "parameters", "reduce width or depth"),
+        ("over_flops_budget", report.flops or 0, max_flops, "multiply-accumulates per image",
+         "downsample earlier or reduce width"),
+    )  # fmt: skip
+    for code, value, budget, what, advice in checks:
+        if value > budget:
+            over = value - budget
+            message = f"{_fmt(value)} {what}, budget {_fmt(budget)}: {_fmt(over)} ({over / budget:.0%}) over; {advice}"
+            return report.model_copy(update={"ok": False, "code": code, "message": message})
     if (report.weighted_layers or 0) < min_layers:
         return report.model_copy(
             update={
@@ -141,6 +120,15 @@ def _check_budgets_and_structure(
                 "code": "too_shallow",
                 "message": f"only {report.weighted_layers} weighted layer(s) run from input to output; "
                 f"a candidate needs at least {min_layers} (a multi-layer network)",
+            }
+        )
+    if parent_signature is not None and parent_signature == report.signature:
+        return report.model_copy(
+            update={
+                "ok": False,
+                "code": "not_modified",
+                "message": "the architecture is identical to the parent's (same layers in the same "
+                "order, names ignored); make a real structural change",
             }
         )
     return report

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -25,23 +25,9 @@ ErrorCode = Literal[
     "out_of_memory",
 ]
 
-EXECUTION_CODES = frozenset(
-    {
-        "syntax_error",
-        "forbidden_import",
-        "forbidden_call",
-        "missing_entrypoint",
-        "build_error",
-        "forward_error",
-        "bad_output_shape",
-        "backward_error",
-        "non_finite",
-        "timeout",
-        "out_of_memory",
-    }
-)
 BUDGET_CODES = frozenset({"over_param_budget", "over_flops_budget"})
 STRUCTURE_CODES = frozenset({"not_modified", "too_shallow"})
+EXECUTION_CODES = frozenset(get_args(ErrorCode)) - BUDGET_CODES - STRUCTURE_CODES - {"ok"}
 
 
 class VerifyReport(BaseModel):

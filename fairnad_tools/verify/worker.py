@@ -151,7 +151,6 @@ def verify(path: Path, parent: Path | None, input_shape: tuple[int, ...], num_cl
             stage = "build_error"
             parent_model = _load(parent, num_classes)
             result["parent_signature"] = _structure(parent_model, input_shape)[1]
-            result["parent_params"] = count_params(parent_model)
         return result
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a report
         if _is_oom(exc):
