@@ -42,7 +42,8 @@ class RunDirError(ValueError):
 
 class RunStore:
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+        # absolute: workers run in the candidate folder, so relative paths would break there
+        self.root = Path(root).expanduser().absolute()
         self._lock_fd: int | None = None
 
     # -- paths -------------------------------------------------------------------------

@@ -62,6 +62,15 @@ def test_a_mutation_role_that_keeps_failing_stops_the_run_clearly(tmp_path):
     assert summary["counted"] == 1 and summary["best"] == "0000"  # the seed's result is kept
 
 
+def test_a_relative_run_dir_works(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = settings()
+    s.search.budget = 2
+    summary = start_run(s, RunStore(Path("runs") / "rel"))
+    assert summary["status"] == "finished", summary
+    assert [c["status"] for c in summary["candidates"]] == ["trained", "trained"]
+
+
 def test_a_seed_over_budget_stops_with_the_reason(tmp_path):
     s = settings()
     s.verify.max_params = 100_000
