@@ -76,7 +76,15 @@ class MutationRole(Role):
 
     def mutate(self, request: MutationRequest) -> MutationResult:
         rng = random.Random(f"{request.seed}:{request.candidate_id}:{request.attempt}:{request.variant}")
-        if request.mutation_type == "seed":
+        last = request.feedback[-1] if request.feedback else None
+        if last is not None and last.get("kind") == "budget" and request.previous_spec:
+            # over a budget: shrink the attempt that was rejected, keeping what it changed
+            try:
+                spec, how = downscale(ArchSpec.model_validate(request.previous_spec), rng)
+            except EditRefused as exc:
+                raise MutationFailed(f"cannot downscale further: {exc}") from exc
+            how = f"{last.get('transformation') or ''} + {how}".lstrip(" +")
+        elif request.mutation_type == "seed":
             spec, how = resnet32(request.input_shape), "seed(resnet32)"
         else:
             spec, how = self._edit(request, rng)
@@ -93,12 +101,7 @@ class MutationRole(Role):
                 f"parent {request.parent_id} has no spec.json; the built-in mutation role edits specs only"
             )
         parent = ArchSpec.model_validate(request.parent_spec)
-        last = request.feedback[-1] if request.feedback else None
         try:
-            if last is not None and last.get("kind") == "budget" and request.previous_spec:
-                previous = ArchSpec.model_validate(request.previous_spec)
-                spec, how = downscale(previous, rng)
-                return spec, f"{last.get('transformation') or ''} + {how}".lstrip(" +")
             if request.mutation_type == "fair_idea":
                 return self._apply_idea(parent, request, rng)[:2]
             if request.mutation_type == "pareto_scale_up":
