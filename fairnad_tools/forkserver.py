@@ -66,24 +66,13 @@ def _child(request: dict[str, Any]) -> None:
         os._exit(70)
 
 
-def _warm_up() -> None:
-    """Trigger the FLOP counter's lazy imports (about 800 modules) on the meta device.
-
-    Meta tensors run no kernels, so no intra-op thread pool starts before fork.
-    """
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    layer = torch.nn.Conv2d(3, 4, 3, device="meta")
-    with FlopCounterMode(display=False):
-        layer(torch.zeros(1, 3, 8, 8, device="meta"))
-
-
 def serve(socket_path: str) -> None:
     """Server loop: accept requests, fork children, report their exit status."""
     for name in PRELOAD + WORKERS:
         importlib.import_module(name)
-    _warm_up()
+    from fairnad_tools.measure import warm_up
+
+    warm_up()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
     listener.listen(16)

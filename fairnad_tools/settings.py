@@ -66,7 +66,7 @@ class VerifySettings(Section):
         description="multiply-accumulate budget per image; unset: 200M at 32x32, 50M at 16x16",
     )
     timeout_s: float = Field(default=20, gt=0, le=3600, description="wall time per verification")
-    memory_mb: int = Field(default=4096, ge=0, description="address-space limit; 0: none")
+    memory_mb: int = Field(default=2048, ge=0, description="memory a verification may allocate (MB); 0: no limit")
     min_layers: int = Field(default=3, ge=1, description="fewest weighted layers a model may have")
     debug_retries: int = Field(default=2, ge=0, le=20, description="repairs after execution errors")
     downscale_retries: int = Field(default=4, ge=0, le=20, description="downscales when over budget")

@@ -9,7 +9,6 @@ whole dataset kept on the device as uint8 and augmented there. Writes ``metrics.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
@@ -22,6 +21,7 @@ from torch import nn
 
 from fairnad_tools.data import DataError, dataset_info, load_dataset
 from fairnad_tools.io import atomic_write_json
+from fairnad_tools.sandbox import install_guard, load_candidate
 from fairnad_tools.train import TrainJob, TrainResult, file_sha256
 
 
@@ -35,14 +35,6 @@ def _device(requested: str) -> torch.device:
     if requested in ("cuda", "auto") and torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
-
-
-def _load_model(path: Path, num_classes: int) -> nn.Module:
-    spec = importlib.util.spec_from_file_location("candidate_model", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.build_model(num_classes)
 
 
 def augment(x: torch.Tensor, pad: int, hflip: bool, gen: torch.Generator) -> torch.Tensor:
@@ -86,7 +78,9 @@ def train(job: TrainJob) -> TrainResult:
     def norm(batch: torch.Tensor) -> torch.Tensor:
         return (batch.float() / 255 - mean) / std
 
-    model = _load_model(job.model_path, info.num_classes).to(device)
+    readable = [job.model_path.parent] + ([job.data_dir] if job.data_dir else [])
+    install_guard(read=readable, write=[job.out_dir])  # candidate code runs from here on
+    model = load_candidate(job.model_path, info.num_classes).to(device)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=job.lr, momentum=job.momentum, nesterov=job.momentum > 0,
         weight_decay=job.weight_decay,

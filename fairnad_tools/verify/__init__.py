@@ -32,7 +32,7 @@ def verify_file(
     max_flops: int = 200_000_000,
     min_layers: int = 3,
     timeout_s: float = 20.0,
-    memory_mb: int = 4096,
+    memory_mb: int = 2048,
 ) -> VerifyReport:
     """Verify one candidate file; never raises for a bad candidate, only for a missing file."""
     start = time.monotonic()

@@ -25,18 +25,30 @@ ALLOWED_MODULES = frozenset(
         "numbers",
     }
 )
-FORBIDDEN_TORCH = (
+FORBIDDEN_PATHS = (
     "torch.hub",
     "torch.load",
     "torch.save",
     "torch.jit.load",
     "torch.utils.cpp_extension",
-    "torch.ops.load_library",
+    "torch.ops",
     "torch._C",
     "torch.multiprocessing",
     "torch.distributed",
     "torch.utils.data",
+    "torch.utils.tensorboard",
     "torch.package",
+    "torch.compile",
+    "torch._dynamo",
+    "torch._inductor",
+    "torch.onnx",
+    "torch.library",
+    "torch.serialization",
+    "torch.from_file",
+    "torch.classes",
+    "torch.cuda.memory",
+    "operator.attrgetter",
+    "operator.methodcaller",
 )
 FORBIDDEN_NAMES = frozenset(
     {
@@ -50,6 +62,10 @@ FORBIDDEN_NAMES = frozenset(
         "vars",
         "breakpoint",
         "input",
+        "exit",
+        "quit",
+        "help",
+        "memoryview",
         "__builtins__",
         "os",
         "sys",
@@ -75,11 +91,36 @@ FORBIDDEN_ATTRIBUTES = frozenset(
         "f_locals",
         "f_back",
         "gi_frame",
+        # modules reachable as attributes of allowed ones (torch.os, typing.sys, F.np, ...)
+        "os",
+        "sys",
+        "_sys",
+        "builtins",
+        "ctypes",
+        "glob",
+        "importlib",
+        "inspect",
+        "platform",
+        "threading",
+        "_thread",
+        "np",
+        "types",
+        "subprocess",
+        "socket",
+        "shutil",
+        "pathlib",
+        "pickle",
+        "tempfile",
+        "multiprocessing",
+        "environ",
+        "system",
+        "popen",
+        "from_file",
     }
 )
 
 
-ESCAPE_STRINGS = ("__subclasses__", "__globals__", "__builtins__")
+ESCAPE_STRINGS = ("__subclasses__", "__globals__", "__builtins__", "__import__", "__loader__", "__code__")
 
 
 def _fail(code: str, message: str) -> VerifyReport:
@@ -145,12 +186,15 @@ def check_source(source: str, filename: str = "model.py") -> VerifyReport | None
                 return found
             for alias in node.names:
                 full = f"{module}.{alias.name}"
-                found = _check_torch_path(full, node.lineno) or _check_import(full, node.lineno, True)
+                found = _check_path(full, node.lineno) or _check_import(full, node.lineno, True)
                 if found:
                     return found
                 aliases[alias.asname or alias.name] = full
 
     for node in ast.walk(tree):
+        found = _check_dynamic_attribute(node, aliases)
+        if found:
+            return found
         if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
             return _fail(
                 "forbidden_call",
@@ -167,7 +211,7 @@ def check_source(source: str, filename: str = "model.py") -> VerifyReport | None
             if dotted:
                 head, _, rest = dotted.partition(".")
                 resolved = aliases.get(head, head) + (f".{rest}" if rest else "")
-                found = _check_torch_path(resolved, node.lineno)
+                found = _check_path(resolved, node.lineno)
                 if found:
                     return found
         if (
@@ -194,6 +238,30 @@ def check_source(source: str, filename: str = "model.py") -> VerifyReport | None
     return None
 
 
+_ATTRIBUTE_FUNCTIONS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
+
+
+def _check_dynamic_attribute(node: ast.AST, aliases: dict[str, str]) -> VerifyReport | None:
+    """``getattr(obj, name)``: the name must be a literal, and not one the sandbox forbids."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _ATTRIBUTE_FUNCTIONS):
+        return None
+    if len(node.args) < 2 or not (isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)):
+        return _fail(
+            "forbidden_call",
+            f"line {node.lineno}: {node.func.id}() with a computed attribute name is not allowed; "
+            "access attributes directly (obj.name) or with a literal string",
+        )
+    name = node.args[1].value
+    if name in FORBIDDEN_ATTRIBUTES:
+        return _fail("forbidden_call", f"line {node.lineno}: attribute {name!r} is not allowed (sandbox escape)")
+    owner = _dotted(node.args[0])
+    if owner:
+        head, _, rest = owner.partition(".")
+        resolved = aliases.get(head, head) + (f".{rest}" if rest else "") + f".{name}"
+        return _check_path(resolved, node.lineno)
+    return None
+
+
 def _check_import(name: str, lineno: int, from_item: bool = False) -> VerifyReport | None:
     top = name.split(".")[0]
     if top not in ALLOWED_MODULES:
@@ -204,11 +272,11 @@ def _check_import(name: str, lineno: int, from_item: bool = False) -> VerifyRepo
             f"line {lineno}: import of {name!r} is not allowed; a model may import only "
             f"{', '.join(sorted(ALLOWED_MODULES - {'__future__'}))}",
         )
-    return _check_torch_path(name, lineno, code="forbidden_import")
+    return _check_path(name, lineno, code="forbidden_import")
 
 
-def _check_torch_path(path: str, lineno: int, code: str = "forbidden_call") -> VerifyReport | None:
-    for bad in FORBIDDEN_TORCH:
+def _check_path(path: str, lineno: int, code: str = "forbidden_call") -> VerifyReport | None:
+    for bad in FORBIDDEN_PATHS:
         if path == bad or path.startswith(bad + "."):
             return _fail(
                 code,  # type: ignore[arg-type]

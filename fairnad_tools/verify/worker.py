@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import resource
 import sys
 import traceback
@@ -17,9 +16,11 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from fairnad_tools.io import atomic_write_json
-from fairnad_tools.measure import count_macs, count_params
+from fairnad_tools.measure import count_macs, count_params, warm_up
+from fairnad_tools.sandbox import MARK, install_guard, load_candidate
 
 
 def _set_limits(memory_mb: int, cpu_seconds: int) -> None:
@@ -57,49 +58,77 @@ def _where(exc: BaseException, filename: str) -> str:
     return f" (model.py line {frame.lineno}, in {frame.name}: {frame.line})"
 
 
-def _load(path: Path, num_classes: int) -> nn.Module:
-    spec = importlib.util.spec_from_file_location(f"candidate_{abs(hash(path))}", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    model = module.build_model(num_classes)
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"build_model returned {type(model).__name__}, expected torch.nn.Module")
-    return model
+_VIEW_NODES = ("TBackward", "ViewBackward", "PermuteBackward", "TransposeBackward", "ExpandBackward",
+               "UnsqueezeBackward", "ReshapeAliasBackward", "UnsafeViewBackward", "SqueezeBackward")  # fmt: skip
 
 
-def _structure(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, str]:
-    """Weighted layers executed in forward, and a name-free hash of the executed structure.
+def _is_weight_leaf(node: object, weights: set[int], hops: int = 1) -> bool:
+    """An AccumulateGrad of a 2+-dim parameter, possibly behind a view (Linear's weight.t())."""
+    variable = getattr(node, "variable", None)
+    if variable is not None:
+        return id(variable) in weights
+    name = type(node).__name__
+    if hops and name.startswith(_VIEW_NODES):
+        return any(_is_weight_leaf(n, weights, hops - 1) for n, _ in node.next_functions if n is not None)
+    return False
 
-    A weighted layer is a leaf module with a parameter of two or more dimensions (a conv
-    or linear weight), counted once per execution; the hash covers the sequence of
-    executed leaf modules (type and parameter shapes), so renaming changes nothing.
+
+def path_depth(output: torch.Tensor, model: nn.Module) -> int:
+    """Weighted layers on the longest path from input to output, read off the autograd graph.
+
+    A node counts when one of its inputs is a conv or linear weight (a parameter of two or
+    more dimensions); parallel branches do not add up, only the longest chain counts.
     """
-    executed: list[str] = []
-    weighted = 0
-    hooks = []
-    for module in model.modules():
-        if next(module.children(), None) is not None:
+    weights = {id(p) for p in model.parameters() if p.dim() >= 2}
+    depth: dict[int, int] = {}
+    root = output.grad_fn
+    if root is None:
+        return 0
+    stack: list[tuple[object, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        key = id(node)
+        if key in depth:
             continue
-        shapes = [tuple(p.shape) for p in module.parameters(recurse=False)]
-        is_weighted = any(len(shape) >= 2 for shape in shapes)
+        children = [n for n, _ in node.next_functions if n is not None]
+        if not expanded:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in depth and not _is_weight_leaf(c, weights))
+            continue
+        data = [c for c in children if not _is_weight_leaf(c, weights)]  # weight branches are not the path
+        own = int(len(data) < len(children))
+        depth[key] = own + max((depth.get(id(c), 0) for c in data), default=0)
+    return depth[id(root)]
 
-        def hook(mod: nn.Module, _inp: object, _out: object, shapes=shapes, w=is_weighted) -> None:
-            nonlocal weighted
-            executed.append(f"{type(mod).__name__}{shapes}")
-            weighted += int(w)
 
-        hooks.append(module.register_forward_hook(hook))
+class _OpRecorder(TorchDispatchMode):
+    """Records every tensor operation and its output shapes (names of modules play no part)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        shapes = [tuple(t.shape) for t in torch.utils._pytree.tree_leaves(out) if isinstance(t, torch.Tensor)]
+        self.ops.append(f"{func.__name__}{shapes}")
+        return out
+
+
+def signature(model: nn.Module, input_shape: tuple[int, ...]) -> str:
+    """Hash of the architecture: the multiset of parameter shapes and the sequence of tensor
+    operations (with output shapes) of one forward pass. Renames and comments change nothing."""
+    params = sorted(str(tuple(p.shape)) for p in model.parameters())
+    recorder = _OpRecorder()
+    was_training = model.training
+    model.eval()
     try:
-        model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), recorder:
             model(torch.zeros(1, *input_shape))
     finally:
-        for handle in hooks:
-            handle.remove()
-    signature = hashlib.sha256("\n".join(executed).encode()).hexdigest()[:16]
-    return weighted, signature
+        model.train(was_training)
+    blob = "\n".join(params) + "\n--\n" + "\n".join(recorder.ops)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def verify(path: Path, parent: Path | None, input_shape: tuple[int, ...], num_classes: int) -> dict:
@@ -107,7 +136,7 @@ def verify(path: Path, parent: Path | None, input_shape: tuple[int, ...], num_cl
     stage = "build_error"
     try:
         torch.manual_seed(0)
-        model = _load(path, num_classes)
+        model = load_candidate(path, num_classes)
         stage = "forward_error"
         model.train()
         x = torch.randn(2, *input_shape)
@@ -124,6 +153,7 @@ def verify(path: Path, parent: Path | None, input_shape: tuple[int, ...], num_cl
                 "message": f"output shape {tuple(out.shape)} for input (2, {', '.join(map(str, input_shape))}); "
                 f"expected (2, {num_classes}): end with global pooling, flatten and a Linear to num_classes",
             }
+        depth = path_depth(out, model)
         stage = "backward_error"
         loss = nn.functional.cross_entropy(out.float(), torch.tensor([0, num_classes - 1]))
         loss.backward()
@@ -138,19 +168,18 @@ def verify(path: Path, parent: Path | None, input_shape: tuple[int, ...], num_cl
         stage = "forward_error"
         params = count_params(model)
         flops = count_macs(model, input_shape)
-        layers, signature = _structure(model, input_shape)
         result = {
             "code": "ok",
             "params": params,
             "flops": flops,
-            "weighted_layers": layers,
-            "signature": signature,
+            "weighted_layers": depth,
+            "signature": signature(model, input_shape),
         }
         if parent is not None:
             fname = str(parent)
             stage = "build_error"
-            parent_model = _load(parent, num_classes)
-            result["parent_signature"] = _structure(parent_model, input_shape)[1]
+            parent_model = load_candidate(parent, num_classes)
+            result["parent_signature"] = signature(parent_model, input_shape)
         return result
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a report
         if _is_oom(exc):
@@ -160,6 +189,8 @@ def verify(path: Path, parent: Path | None, input_shape: tuple[int, ...], num_cl
                 f"model{_where(exc, fname)}: make it smaller",
             }
         where = _where(exc, fname)
+        if MARK in str(exc):
+            return {"code": "forbidden_call", "message": f"{exc}{where}"}
         detail = f"{type(exc).__name__}: {exc}".strip()
         if len(detail) > 800:
             detail = detail[:800] + " ..."
@@ -183,7 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
+    warm_up()
     _set_limits(args.memory_mb, args.cpu_seconds)
+    readable = [args.file.resolve().parent] + ([args.parent.resolve().parent] if args.parent else [])
+    install_guard(read=readable, write=[args.result.resolve().parent])
     shape = tuple(int(v) for v in args.input_shape.split(","))
     try:
         result = verify(args.file.resolve(), args.parent.resolve() if args.parent else None, shape, args.num_classes)

@@ -1,0 +1,121 @@
+"""Escape attempts: rejected statically, refused at run time, or stopped; FairNAD survives."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from fairnad_tools.spec import render_model_source, resnet32
+from fairnad_tools.verify import verify_file
+from tests.conftest import cli_env
+
+pytestmark = pytest.mark.timeout(180)
+
+HEAD = "import torch\nfrom torch import nn\nimport torch.nn.functional as F\nimport typing\n\n"
+TAIL = "\n    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, num_classes))\n"
+
+ESCAPES = {
+    "read_file": ("    open('/etc/hostname').read()", {"forbidden_call"}),
+    "read_file_pathlib": ("    import pathlib\n    pathlib.Path('/etc/hostname').read_text()", {"forbidden_import"}),
+    "spawn_subprocess": ("    import subprocess\n    subprocess.run(['true'])", {"forbidden_import"}),
+    "spawn_via_torch_os": ("    torch.os.system('true')", {"forbidden_call"}),
+    "spawn_via_dunder_import": ("    __import__('os').system('true')", {"forbidden_call"}),
+    "open_socket": ("    import socket\n    socket.create_connection(('192.0.2.1', 80))", {"forbidden_import"}),
+    "os_via_subclasses": (
+        "    for cls in ().__class__.__bases__[0].__subclasses__():\n        pass",
+        {"forbidden_call"},
+    ),
+    "os_via_typing_sys": ("    typing.sys.modules['os'].system('true')", {"forbidden_call"}),
+    "os_via_computed_getattr": ("    getattr(torch, 'o' + 's').system('true')", {"forbidden_call"}),
+    "numpy_through_functional": ("    F.np.load('/etc/hostname')", {"forbidden_call"}),
+    "torch_load": ("    torch.load('/tmp/weights.pt')", {"forbidden_call"}),
+    "torch_ops_from_file": ("    torch.ops.aten.from_file('/etc/hostname')", {"forbidden_call"}),
+    "builtins_dict": ("    __builtins__['open']('/etc/hostname')", {"forbidden_call"}),
+    "exhaust_memory": ("    hog = [torch.ones(10**8) for _ in range(10_000)]", {"out_of_memory"}),
+    "sleep_forever": ("    while True:\n        pass", {"timeout"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ESCAPES))
+def test_escape_attempt_is_refused(tmp_path, name):
+    body, codes = ESCAPES[name]
+    path = tmp_path / f"{name}.py"
+    path.write_text(HEAD + "def build_model(num_classes):\n" + body + TAIL)
+    start = time.monotonic()
+    report = verify_file(path, timeout_s=20 if name == "exhaust_memory" else 6)
+    assert report.code in codes, f"{name}: {report.code}: {report.message}"
+    assert time.monotonic() - start < 30
+
+
+def test_main_process_survives_and_still_verifies(tmp_path):
+    for name in ("exhaust_memory", "sleep_forever"):
+        body, _ = ESCAPES[name]
+        path = tmp_path / f"{name}.py"
+        path.write_text(HEAD + "def build_model(num_classes):\n" + body + TAIL)
+        verify_file(path, timeout_s=4)
+    good = tmp_path / "good.py"
+    good.write_text(render_model_source(resnet32()))
+    assert verify_file(good).ok
+
+
+GUARD_PROBE = textwrap.dedent(
+    """
+    import os, socket, subprocess, sys
+    from pathlib import Path
+    from fairnad_tools.sandbox import MARK, install_guard
+
+    work = Path(sys.argv[1])
+    install_guard(write=[work])
+    (work / "ok.txt").write_text("inside the writable folder")
+    os.replace(work / "ok.txt", work / "moved.txt")
+    attempts = {
+        "read outside": lambda: open("/etc/hostname").read(),
+        "write outside": lambda: open(work.parent / "escape.txt", "w"),
+        "process": lambda: subprocess.run(["true"]),
+        "shell": lambda: os.system("true"),
+        "socket": lambda: socket.socket().bind(("127.0.0.1", 0)),
+        "name lookup": lambda: socket.getaddrinfo("localhost", 80),
+        "delete outside": lambda: os.remove(work.parent / "anything"),
+    }
+    for what, attempt in attempts.items():
+        try:
+            attempt()
+        except PermissionError as exc:
+            assert MARK in str(exc), exc
+            print("refused", what)
+        else:
+            print("ALLOWED", what)
+    """
+)
+
+
+def test_run_time_guard_refuses_what_static_checks_cannot_see(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    result = subprocess.run([sys.executable, "-c", GUARD_PROBE, str(work)], capture_output=True, text=True,
+                            env=cli_env(), timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "ALLOWED" not in result.stdout, result.stdout
+    assert result.stdout.count("refused") == 7
+    assert (work / "moved.txt").is_file() and not (tmp_path / "escape.txt").exists()
+
+
+RUN_TIME_ESCAPES = {
+    # torch APIs the static lists do not name: only the run-time guard stands in the way
+    "network_through_model_zoo": "    torch.utils.model_zoo.load_url('http://192.0.2.1/weights.pt')",
+    "process_through_collect_env": "    torch.utils.collect_env.get_pretty_env_info()",
+}
+
+
+@pytest.mark.parametrize("name", sorted(RUN_TIME_ESCAPES))
+def test_guard_turns_a_run_time_escape_into_forbidden_call(tmp_path, name):
+    path = tmp_path / f"{name}.py"
+    path.write_text(HEAD + "import torch.utils.model_zoo\nimport torch.utils.collect_env\n\n"
+                    + "def build_model(num_classes):\n" + RUN_TIME_ESCAPES[name] + TAIL)  # fmt: skip
+    report = verify_file(path, timeout_s=10)
+    assert report.code == "forbidden_call", report.message
+    assert "FairNAD sandbox:" in report.message

@@ -1,0 +1,24 @@
+# expect: backward_error
+# about: forward returns logits.detach() (e.g. copied from an inference helper), so the loss has no grad_fn
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        logits = self.fc(self.body(x))
+        return logits.detach()
+
+
+def build_model(num_classes: int) -> nn.Module:
+    return Net(num_classes)

@@ -1,0 +1,23 @@
+# expect: out_of_memory
+# about: build_model preallocates a "feature cache" buffer with torch.empty(10**12) (4 TB)
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=2, padding=1), nn.ReLU(),
+        )
+        self.fc = nn.Linear(64, num_classes)
+        self.register_buffer("feature_cache", torch.empty(10**12), persistent=False)
+
+    def forward(self, x):
+        return self.fc(self.body(x).mean(dim=(2, 3)))
+
+
+def build_model(num_classes: int) -> nn.Module:
+    return Net(num_classes)

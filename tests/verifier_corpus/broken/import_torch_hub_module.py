@@ -1,0 +1,23 @@
+# expect: forbidden_import
+# about: import torch.hub to fetch a pretrained backbone
+import torch
+import torch.hub
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.backbone = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=2, padding=1), nn.ReLU(),
+        )
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.backbone(x).mean(dim=(2, 3)))
+
+
+def build_model(num_classes: int) -> nn.Module:
+    return Net(num_classes)

@@ -1,0 +1,16 @@
+# expect: forbidden_call
+# about: reads a file while building the model (open('/etc/hostname'))
+import torch
+from torch import nn
+
+
+def build_model(num_classes: int) -> nn.Module:
+    with open("/etc/hostname") as fh:
+        seed = sum(map(ord, fh.read()))
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.Conv2d(64, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes),
+    )
