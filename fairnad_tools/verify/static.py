@@ -8,6 +8,7 @@ that reach outside the sandbox (files, processes, sockets, introspection escapes
 from __future__ import annotations
 
 import ast
+import re
 
 from fairnad_tools.verify.report import VerifyReport
 
@@ -120,6 +121,7 @@ FORBIDDEN_ATTRIBUTES = frozenset(
 )
 
 
+_PROSE = re.compile(r"^[A-Z][A-Za-z']*[ ,!:.]+[A-Za-z]")
 ESCAPE_STRINGS = ("__subclasses__", "__globals__", "__builtins__", "__import__", "__loader__", "__code__")
 
 
@@ -152,6 +154,11 @@ def _syntax_message(source: str, exc: SyntaxError) -> str:
     if near_end and any(key in exc.msg for key in ("was never closed", "unexpected EOF", "expected an indented block")):
         return f"{text}: the file looks truncated (it ends in the middle of a statement); produce the complete file"
     snippet = lines[exc.lineno - 1].strip() if exc.lineno and exc.lineno <= len(lines) else ""
+    if _PROSE.match(snippet) and len(snippet.split()) >= 4:
+        return (
+            f"{text}: {snippet!r} looks like prose, not Python; the file must hold only the code, "
+            "without any explanation around it"
+        )
     return f"{text}: {snippet!r}" if snippet else text
 
 
