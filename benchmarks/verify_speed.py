@@ -3,7 +3,7 @@
     python benchmarks/verify_speed.py [--baseline-sample 3] [--json]
 
 Prints the median seconds per verification for ResNet-32-sized models (the seed and seven
-variants at 3x32x32) and for the whole verifier corpus (tests/verifier_corpus, each file
+one-idea variants at 3x32x32) and for the whole verifier corpus (tests/verifier_corpus, each file
 with its own header settings, timeout cases included), then the same ResNet-sized median
 for the baseline (a new Python process that imports torch for every check, measured in
 the same run on a sample) and the ratio. Target: median <= 1.5 s per candidate on 2 cores.
@@ -25,21 +25,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fairnad_tools import forkserver  # noqa: E402
-from fairnad_tools.spec import render_model_source, resnet32  # noqa: E402
-from fairnad_tools.transforms import add_se, deepen, set_activation, set_kernel, widen  # noqa: E402
+from fairnad_tools.arch import apply_idea, render  # noqa: E402
+from fairnad_tools.arch.seeds import resnet32  # noqa: E402
 from fairnad_tools.verify import verify_file  # noqa: E402
 from tests.corpus import cases  # noqa: E402
 
 
 def resnet_sized(folder: Path) -> list[Path]:
+    """The ResNet-32 seed and seven one-idea variants of it (all about its size)."""
     rng = random.Random(0)
     seed = resnet32()
-    specs = [seed, widen(seed, rng)[0], deepen(seed, rng)[0], add_se(seed, rng)[0], set_kernel(seed, rng, 5)[0],
-             set_activation(seed, rng, "gelu")[0], add_se(widen(seed, rng)[0], rng)[0], set_kernel(deepen(seed, rng)[0], rng, 5)[0]]  # fmt: skip
+    ideas = ("network.width_scaling.stage_widths", "network.stage_layout.depth_distribution",
+             "block.recalibration.squeeze_excitation", "operation.spatial_mixing.dilated_conv",
+             "operation.activation.gelu", "block.block_design.bottleneck", "operation.normalization.group_norm")  # fmt: skip
+    specs = [seed] + [apply_idea(seed, idea, rng, scope="all")[0] for idea in ideas]
     paths = []
     for i, spec in enumerate(specs):
         path = folder / f"resnet_{i}.py"
-        path.write_text(render_model_source(spec))
+        path.write_text(render(spec))
         paths.append(path)
     return paths
 

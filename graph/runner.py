@@ -18,7 +18,7 @@ from fairnad_tools.datasets import check_dataset
 from graph import version
 from graph.builder import build_graph
 from graph.context import ProgressFn, RunContext
-from graph.settings import FairNADSettings, example_toml, settings_from_file, to_toml_data
+from graph.settings import FairNADSettings, SettingsError, example_toml, settings_from_file, to_toml_data
 from graph.state import RunState
 from graph.store import RunDirError, RunStore
 
@@ -61,6 +61,13 @@ def preflight(settings: FairNADSettings) -> None:
     """Checks that need no run directory: the dataset's files and the configured roles."""
     check_dataset(settings.data.dataset, settings.data.data_dir)
     RunContext.validate_roles(settings)
+    from fairnad_tools.arch.seeds import SEEDS
+
+    if settings.search.seed_model not in SEEDS:
+        raise SettingsError(
+            f"bad value for 'search.seed_model': {settings.search.seed_model!r} is not a built-in seed; "
+            f"valid: {', '.join(SEEDS)}"
+        )
 
 
 def start_run(settings: FairNADSettings, store: RunStore, progress: ProgressFn | None = None) -> dict[str, Any]:

@@ -56,6 +56,9 @@ class SearchSettings(Section):
     budget: int = Field(default=12, ge=1, le=100_000, description="candidates that reach training")
     seed: int = Field(default=0, ge=0, description="seed of planning, mutation and training")
     strategy: Literal["fairnad"] = Field(default="fairnad", description="search strategy")
+    seed_model: str = Field(
+        default="resnet32", description="the first candidate: resnet32, mobilenetv2 or convnext (built-in seeds)"
+    )
     mutation_mix: MutationMix = Field(default_factory=MutationMix)
     min_rounds: int = Field(
         default=4,

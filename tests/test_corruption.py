@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fairnad_tools.spec import render_model_source, resnet32
+from fairnad_tools.arch import render
+from fairnad_tools.arch.seeds import resnet32
 from fairnad_tools.verify import verify_file
 from tests.corpus import cases
 
@@ -103,7 +104,7 @@ CORRUPTIONS: dict[str, tuple[Callable[[str], str | None], set[str]]] = {
 
 def sources(tmp_root: Path) -> list[Path]:
     seed = tmp_root / "resnet32.py"
-    seed.write_text(render_model_source(resnet32()))
+    seed.write_text(render(resnet32()))
     valid = [c.path for c in cases("valid") if c.input_shape == (3, 32, 32) and c.num_classes == 10]
     return [seed, *valid]
 

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from fairnad_tools.spec import render_model_source, resnet32
+from fairnad_tools.arch import render
+from fairnad_tools.arch.seeds import resnet32
 from fairnad_tools.verify import verify_file
 from tests.conftest import cli_env
 
@@ -58,7 +59,7 @@ def test_main_process_survives_and_still_verifies(tmp_path):
         path.write_text(HEAD + "def build_model(num_classes):\n" + body + TAIL)
         verify_file(path, timeout_s=4)
     good = tmp_path / "good.py"
-    good.write_text(render_model_source(resnet32()))
+    good.write_text(render(resnet32()))
     assert verify_file(good).ok
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fairnad_tools.spec import render_model_source, resnet32
+from fairnad_tools.arch import render
+from fairnad_tools.arch.seeds import resnet32
 from fairnad_tools.verify import verify_file
 from tests.conftest import cli_env, run_cli
 
@@ -66,7 +67,7 @@ def test_truncated_and_markdown_files_are_explained(tmp_path):
 
 def test_flops_budget_and_not_modified(tmp_path):
     seed = tmp_path / "seed.py"
-    seed.write_text(render_model_source(resnet32()))
+    seed.write_text(render(resnet32()))
     report = verify_file(seed, max_flops=50_000_000)
     assert report.code == "over_flops_budget" and "69.125M" in report.message
     renamed = tmp_path / "renamed.py"

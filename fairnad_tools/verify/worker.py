@@ -131,57 +131,66 @@ def signature(model: nn.Module, input_shape: tuple[int, ...]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+class Progress:
+    """Which check is running, so an exception can be reported with the right code."""
+
+    stage = "build_error"
+
+
+def exercise(model: nn.Module, input_shape: tuple[int, ...], num_classes: int, progress: Progress) -> dict:
+    """Forward, output shape, backward, finiteness, then measurements; exceptions propagate."""
+    progress.stage = "forward_error"
+    model.train()
+    out = model(torch.randn(2, *input_shape))
+    if not isinstance(out, torch.Tensor):
+        return {
+            "code": "bad_output_shape",
+            "message": f"forward returned {type(out).__name__}, expected a tensor of shape "
+            f"(batch, num_classes) = (2, {num_classes})",
+        }
+    if tuple(out.shape) != (2, num_classes):
+        return {
+            "code": "bad_output_shape",
+            "message": f"output shape {tuple(out.shape)} for input (2, {', '.join(map(str, input_shape))}); "
+            f"expected (2, {num_classes}): end with global pooling, flatten and a Linear to num_classes",
+        }
+    depth = path_depth(out, model)
+    progress.stage = "backward_error"
+    loss = nn.functional.cross_entropy(out.float(), torch.tensor([0, num_classes - 1]))
+    loss.backward()
+    grads_finite = all(torch.isfinite(p.grad).all().item() for p in model.parameters() if p.grad is not None)
+    if not torch.isfinite(out).all().item() or not grads_finite:
+        what = "outputs" if not torch.isfinite(out).all().item() else "gradients"
+        return {
+            "code": "non_finite",
+            "message": f"NaN or Inf in the {what} on a random input; check divisions, "
+            "logs, exponentials and normalisation with zero variance",
+        }
+    progress.stage = "forward_error"
+    return {
+        "code": "ok",
+        "params": count_params(model),
+        "flops": count_macs(model, input_shape),
+        "weighted_layers": depth,
+        "signature": signature(model, input_shape),
+    }
+
+
 def verify(path: Path, parent: Path | None, input_shape: tuple[int, ...], num_classes: int) -> dict:
     fname = str(path)
-    stage = "build_error"
+    progress = Progress()
     try:
         torch.manual_seed(0)
         model = load_candidate(path, num_classes)
-        stage = "forward_error"
-        model.train()
-        x = torch.randn(2, *input_shape)
-        out = model(x)
-        if not isinstance(out, torch.Tensor):
-            return {
-                "code": "bad_output_shape",
-                "message": f"forward returned {type(out).__name__}, expected a tensor of shape "
-                f"(batch, num_classes) = (2, {num_classes})",
-            }
-        if tuple(out.shape) != (2, num_classes):
-            return {
-                "code": "bad_output_shape",
-                "message": f"output shape {tuple(out.shape)} for input (2, {', '.join(map(str, input_shape))}); "
-                f"expected (2, {num_classes}): end with global pooling, flatten and a Linear to num_classes",
-            }
-        depth = path_depth(out, model)
-        stage = "backward_error"
-        loss = nn.functional.cross_entropy(out.float(), torch.tensor([0, num_classes - 1]))
-        loss.backward()
-        grads_finite = all(torch.isfinite(p.grad).all().item() for p in model.parameters() if p.grad is not None)
-        if not torch.isfinite(out).all().item() or not grads_finite:
-            what = "outputs" if not torch.isfinite(out).all().item() else "gradients"
-            return {
-                "code": "non_finite",
-                "message": f"NaN or Inf in the {what} on a random input; check divisions, "
-                "logs, exponentials and normalisation with zero variance",
-            }
-        stage = "forward_error"
-        params = count_params(model)
-        flops = count_macs(model, input_shape)
-        result = {
-            "code": "ok",
-            "params": params,
-            "flops": flops,
-            "weighted_layers": depth,
-            "signature": signature(model, input_shape),
-        }
-        if parent is not None:
+        result = exercise(model, input_shape, num_classes, progress)
+        if parent is not None and result["code"] == "ok":
             fname = str(parent)
-            stage = "build_error"
+            progress.stage = "build_error"
             parent_model = load_candidate(parent, num_classes)
             result["parent_signature"] = signature(parent_model, input_shape)
         return result
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a report
+        stage = progress.stage
         if _is_oom(exc):
             return {
                 "code": "out_of_memory",
