@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -32,6 +33,8 @@ def test_run_finishes_with_the_summary_contract(digits_run):
         for name in ("model.py", "spec.json", "verify.json", "metrics.json", "train.log"):
             assert (folder / name).is_file(), f"{c['id']}/{name}"
         assert json.loads((folder / "verify.json").read_text())["ok"] is True
+    typed = re.compile(r"^(idea|hyperparameter|swap|insert|delete|scale|scale_up|downscale)\(")
+    assert all(typed.match(c["transformation"]) for c in summary["candidates"][1:] if c["transformation"])
     specs = {(digits_run / "candidates" / c["id"] / "spec.json").read_text() for c in trained}
     assert len(specs) == len(trained)  # the same architecture is never trained twice
     seed = summary["candidates"][0]
