@@ -102,7 +102,9 @@ class MutationRole(Role):
 
     def _edit(self, request: MutationRequest, rng: random.Random, budget: tuple[int, int]) -> tuple[ArchSpec, str]:
         if request.parent_spec is None:
-            raise MutationFailed(f"parent {request.parent_id} has no spec.json; the built-in mutation role edits specs only")
+            raise MutationFailed(
+                f"parent {request.parent_id} has no spec.json; the built-in mutation role edits specs only"
+            )
         parent = ArchSpec.model_validate(request.parent_spec)
         if request.mutation_type in ("fair_idea", "iterative"):
             if not request.sub_category:

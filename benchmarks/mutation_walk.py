@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from fairnad_tools.arch.wiring import build, render  # noqa: E402
 from fairnad_tools.arch.seeds import SEEDS  # noqa: E402
 from fairnad_tools.arch.transforms import EditRefused, apply_idea, downscale, realisations, realised  # noqa: E402
+from fairnad_tools.arch.wiring import build, render  # noqa: E402
 from fairnad_tools.verify import verify_file  # noqa: E402
 from fairnad_tools.verify.static import check_source  # noqa: E402
 from fairnad_tools.verify.worker import Progress, exercise  # noqa: E402
@@ -105,7 +105,9 @@ def walk(steps: int, seed: int, slugs: list[str], full_verify_every: int = 10) -
                 full_checks += 1
                 if not report.ok:
                     full_failures += 1
-                    failures.append(f"sandboxed verifier rejected step {step} ({slug}): {report.code}: {report.message}")
+                    failures.append(
+                        f"sandboxed verifier rejected step {step} ({slug}): {report.code}: {report.message}"
+                    )
     return {
         "steps": steps,
         "valid": valid,

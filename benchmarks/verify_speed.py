@@ -55,7 +55,9 @@ def timed(path: Path, **kw) -> tuple[float, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline-sample", type=int, default=3, help="ResNet-sized models timed without the fork server")
+    parser.add_argument(
+        "--baseline-sample", type=int, default=3, help="ResNet-sized models timed without the fork server"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 

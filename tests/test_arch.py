@@ -13,9 +13,8 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from fairnad_tools.arch import wiring as build_module
 from fairnad_tools.arch import render
-from fairnad_tools.arch.wiring import build
+from fairnad_tools.arch import wiring as build_module
 from fairnad_tools.arch.seeds import SEEDS, convnext, mobilenetv2, resnet32
 from fairnad_tools.arch.spec import ArchSpec, BlockSpec, HeadSpec, StageSpec, StemSpec
 from fairnad_tools.arch.transforms import (
@@ -28,6 +27,7 @@ from fairnad_tools.arch.transforms import (
     realised,
     scale_up,
 )
+from fairnad_tools.arch.wiring import build
 from fairnad_tools.measure import count_macs, count_params
 from fairnad_tools.verify import verify_file
 from knowledge.template import load_template
@@ -143,7 +143,10 @@ def _spec_using(registry: str, key: str, shape: tuple[int, int, int]) -> ArchSpe
         head = HeadSpec(pooling=key)
     if downsample == "block" and block.kind not in ("basic", "bottleneck", "inverted_residual"):
         downsample = "strided_conv"
-    stages = (StageSpec(depth=2, width=16, block=block), StageSpec(depth=2, width=32, downsample=downsample, block=block))
+    stages = (
+        StageSpec(depth=2, width=16, block=block),
+        StageSpec(depth=2, width=32, downsample=downsample, block=block),
+    )
     return ArchSpec(input_shape=shape, stem=stem, stages=stages, head=head)
 
 

@@ -71,33 +71,48 @@ def test_a_relative_run_dir_works(tmp_path, monkeypatch):
     assert [c["status"] for c in summary["candidates"]] == ["trained", "trained"]
 
 
-def test_a_seed_over_budget_is_downscaled_within_the_retry_limit(tmp_path):
+def test_a_seed_over_budget_is_downscaled_by_the_mutation_role(tmp_path):
     s = settings()
     s.search.budget = 1
     s.verify.max_params = 300_000
     summary = start_run(s, RunStore(tmp_path / "run"))
     seed = summary["candidates"][0]
     assert summary["status"] == "finished" and seed["status"] == "trained"
-    assert seed["params"] <= 300_000 and "downscale" in seed["transformation"]
-    steps = [e for e in read_trace(tmp_path / "run" / "trace.jsonl", role="verifier")]
+    assert seed["params"] <= 300_000 and "downscale(" in seed["transformation"]
+    steps = list(read_trace(tmp_path / "run" / "trace.jsonl", role="verifier"))
+    assert [e["decided"] for e in steps] == ["approved"]
+
+
+@register_role("test_stubborn_mutation")
+class StubbornMutation(MutationRole):
+    """Ignores budgets and reviews: always proposes the plain seed."""
+
+    def mutate(self, request):
+        return super().mutate(request.model_copy(update={"feedback": [], "max_params": 10**9, "max_flops": 10**12}))
+
+
+def test_verifier_budget_retries_are_bounded_and_the_last_report_kept(tmp_path):
+    s = settings(mutation="test_stubborn_mutation")
+    s.verify.max_params = 300_000
+    summary = start_run(s, RunStore(tmp_path / "run"))
+    assert summary["status"] == "stopped" and "seed model did not train" in summary["stop_reason"]
+    seed = summary["candidates"][0]
+    assert seed["status"] == "rejected" and "over_param_budget" in seed["reason"] and "budget 0.300M" in seed["reason"]
+    steps = list(read_trace(tmp_path / "run" / "trace.jsonl", role="verifier"))
+    assert len(steps) == 5  # the first try and verify.downscale_retries = 4 retries
     assert steps[0]["decided"].startswith("sent back (budget retry 1/4)")
-    assert steps[-1]["decided"] == "approved" and len(steps) <= 5
+    assert steps[-1]["decided"].startswith("rejected after 4 budget retries")
+    report = json.loads((tmp_path / "run" / "candidates" / "0000" / "verify.json").read_text())
+    assert report["code"] == "over_param_budget"
 
 
 def test_a_seed_that_cannot_fit_stops_the_run_with_the_reason(tmp_path):
     s = settings()
-    s.verify.max_params = 20_000
+    s.verify.max_params = 1_000
     summary = start_run(s, RunStore(tmp_path / "run"))
     assert summary["status"] == "stopped"
-    assert "seed model did not train" in summary["stop_reason"]
-    assert "over_param_budget" in summary["stop_reason"]
-    seed = summary["candidates"][0]
-    assert seed["status"] == "rejected" and "budget 20,000" in seed["reason"]
-    steps = list(read_trace(tmp_path / "run" / "trace.jsonl", role="verifier"))
-    assert len(steps) == 5  # the first try and verify.downscale_retries = 4 downscales
-    assert steps[-1]["decided"].startswith("rejected after 4 budget retries")
-    report = json.loads((tmp_path / "run" / "candidates" / "0000" / "verify.json").read_text())
-    assert report["code"] == "over_param_budget"
+    assert "seed model did not train" in summary["stop_reason"] and "cannot downscale" in summary["stop_reason"]
+    assert summary["candidates"][0]["status"] == "rejected"
 
 
 def test_roles_from_entry_points(monkeypatch, tmp_path):

@@ -8,10 +8,10 @@
   ``realisations.yaml`` (sub-category -> spec edits), ``downscale`` and ``scale_up``.
 """
 
-from fairnad_tools.arch.wiring import build, render
 from fairnad_tools.arch.seeds import SEEDS, seed
 from fairnad_tools.arch.spec import ArchSpec, BlockSpec, HeadSpec, StageSpec, StemSpec
 from fairnad_tools.arch.transforms import EditRefused, Transformation, apply_idea, downscale, realisable, scale_up
+from fairnad_tools.arch.wiring import build, render
 
 __all__ = [
     "SEEDS",

@@ -43,7 +43,12 @@ def convnext(input_shape: tuple[int, int, int] = (3, 32, 32)) -> ArchSpec:
     block = BlockSpec(kind="convnext", mixer="depthwise", kernel_size=7, norm="layer", activation="gelu",
                       layer_scale=0.1)  # fmt: skip
     stages = []
-    for depth, width, wanted in ((2, 32, "none"), (2, 64, "strided_conv"), (3, 128, "strided_conv"), (2, 160, "strided_conv")):
+    for depth, width, wanted in (
+        (2, 32, "none"),
+        (2, 64, "strided_conv"),
+        (3, 128, "strided_conv"),
+        (2, 160, "strided_conv"),
+    ):
         size, down = _downsample(size, wanted)
         stages.append(StageSpec(depth=depth, width=width, downsample=down, block=block))
     stem = StemSpec(kind="patchify", width=32, patch=2, norm="layer", activation="gelu")

@@ -51,14 +51,18 @@ class BlockSpec(BaseModel):
     kind: BlockKind = "basic"
     mixer: Mixer = Field(default="conv", description="spatial (or token) mixer")
     kernel_size: Literal[3, 5, 7, 9] = 3
-    groups: int = Field(default=4, ge=2, le=32, description="groups of a grouped conv, cardinality of split-transform-merge")
+    groups: int = Field(
+        default=4, ge=2, le=32, description="groups of a grouped conv, cardinality of split-transform-merge"
+    )
     shuffle: bool = Field(default=False, description="channel shuffle after the grouped convolution")
     attention: AttentionKind = Field(default="global", description="attention operator when the mixer is attention")
     heads: int = Field(default=2, ge=1, le=16)
     window: int = Field(default=4, ge=2, le=16)
     branches: Branches = Field(default="single", description="multi-branch replacement of the spatial mixer")
     fusion: Fusion = Field(default="add", description="how the multi-kernel branches merge")
-    expansion: float | None = Field(default=None, gt=0, le=8, description="hidden width ratio; unset: the kind's default")
+    expansion: float | None = Field(
+        default=None, gt=0, le=8, description="hidden width ratio; unset: the kind's default"
+    )
     norm: Norm = "batch"
     activation: Activation = "relu"
     recalibration: Recalibration = "none"
@@ -70,7 +74,9 @@ class BlockSpec(BaseModel):
     def _consistent(self) -> BlockSpec:
         allowed = MIXERS_BY_KIND[self.kind]
         if self.mixer not in allowed:
-            raise ValueError(f"mixer={self.mixer!r} does not fit a {self.kind} block; valid: {', '.join(sorted(allowed))}")
+            raise ValueError(
+                f"mixer={self.mixer!r} does not fit a {self.kind} block; valid: {', '.join(sorted(allowed))}"
+            )
         if self.mixer == "large_kernel" and self.kernel_size < 7:
             raise ValueError("mixer='large_kernel' needs kernel_size 7 or 9")
         if self.mixer == "conv" and self.kernel_size > 7:
@@ -87,7 +93,9 @@ class BlockSpec(BaseModel):
         if self.fusion != "add" and self.branches != "multi_kernel":
             raise ValueError(f"fusion={self.fusion!r} merges multi-kernel branches: set branches='multi_kernel'")
         if self.shuffle and self.mixer != "grouped" and self.branches != "split_transform_merge":
-            raise ValueError("shuffle=True follows a grouped convolution: set mixer='grouped' or branches='split_transform_merge'")
+            raise ValueError(
+                "shuffle=True follows a grouped convolution: set mixer='grouped' or branches='split_transform_merge'"
+            )
         return self
 
     @property
@@ -127,7 +135,8 @@ class StageSpec(BaseModel):
     depth: int = Field(ge=1, le=24)
     width: int = Field(ge=8, le=1024)
     downsample: Downsample = Field(
-        default="none", description="block: the first block strides; strided_conv, pool, patch_merging: a module before the blocks"
+        default="none",
+        description="block: the first block strides; strided_conv, pool, patch_merging: a module before the blocks",
     )
     block: BlockSpec = Field(default_factory=BlockSpec)
     overrides: tuple[BlockOverride, ...] = ()
@@ -248,10 +257,14 @@ class ArchSpec(BaseModel):
         parts = [f"{self.stem.kind} stem {self.stem.width}" + (" +pos" if self.stem.positional_encoding else "")]
         for stage in self.stages:
             b = stage.block
-            mix = b.branches if b.branches != "single" else (f"{b.attention}-attn" if b.mixer == "attention" else b.mixer)
+            mix = (
+                b.branches if b.branches != "single" else (f"{b.attention}-attn" if b.mixer == "attention" else b.mixer)
+            )
             text = f"{stage.depth}x{stage.width}{'/' + stage.downsample if stage.downsamples else ''} {b.kind}:{mix}"
             extras = [b.norm, b.activation] + ([b.recalibration] if b.recalibration != "none" else [])
-            parts.append(f"{text} ({', '.join(extras)})" + (f" +{len(stage.overrides)} override" if stage.overrides else ""))
+            parts.append(
+                f"{text} ({', '.join(extras)})" + (f" +{len(stage.overrides)} override" if stage.overrides else "")
+            )
         return " | ".join(parts)
 
     def with_stage(self, index: int, stage: StageSpec) -> ArchSpec:

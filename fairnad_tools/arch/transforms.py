@@ -283,7 +283,9 @@ def _op_compound_scaling(spec: ArchSpec, rng: random.Random) -> tuple[ArchSpec, 
         _scale_stage(s, depth=s.depth + (1 if grow else -1), width=_round8(s.width * (1.15 if grow else 0.87)))
         for s in spec.stages
     )
-    return rebuild(spec, stages=stages), ("depth +1, width x1.15" if grow else "depth -1, width x0.87") + " in every stage"
+    return rebuild(spec, stages=stages), (
+        "depth +1, width x1.15" if grow else "depth -1, width x0.87"
+    ) + " in every stage"
 
 
 def _op_hybrid(spec: ArchSpec, rng: random.Random) -> tuple[ArchSpec, str]:
@@ -362,11 +364,16 @@ _HYPERPARAMETERS: dict[str, tuple[Any, ...]] = {
 
 def _relevant(block: BlockSpec, name: str) -> bool:
     if name == "kernel_size":
-        return block.mixer in ("conv", "depthwise", "large_kernel", "grouped") and block.branches in ("single", "split_transform_merge")
+        return block.mixer in ("conv", "depthwise", "large_kernel", "grouped") and block.branches in (
+            "single",
+            "split_transform_merge",
+        )
     if name == "expansion":
         return block.kind != "basic"
     if name in ("heads", "window"):
-        return (block.mixer == "attention" or block.kind == "transformer") and (name == "heads" or block.attention == "windowed")
+        return (block.mixer == "attention" or block.kind == "transformer") and (
+            name == "heads" or block.attention == "windowed"
+        )
     if name == "groups":
         return block.mixer == "grouped" or block.branches == "split_transform_merge"
     if name == "layer_scale":
@@ -434,7 +441,9 @@ def swap_module(spec: ArchSpec, rng: random.Random) -> tuple[ArchSpec, Transform
     if field == "downsample":
         new_value = rng.choice([d for d in ("strided_conv", "pool", "patch_merging") if d != stage.downsample])
         new_stage = repair_stage({**stage.model_dump(), "downsample": new_value})
-        return spec.with_stage(i, new_stage), Transformation("swap", f"stage {i}", f"downsample {stage.downsample}->{new_value}")
+        return spec.with_stage(i, new_stage), Transformation(
+            "swap", f"stage {i}", f"downsample {stage.downsample}->{new_value}"
+        )
     old = getattr(stage.block, field)
     allowed = _SWAPS[field]
     if field == "mixer":
@@ -464,7 +473,9 @@ def insert_module(spec: ArchSpec, rng: random.Random) -> tuple[ArchSpec, Transfo
     if not options:
         raise EditRefused("every optional module is already present")
     where, fields = rng.choice(options)
-    return _apply_fields(spec, where, fields), Transformation("insert", where, ", ".join(f"{k}={v}" for k, v in fields.items()))
+    return _apply_fields(spec, where, fields), Transformation(
+        "insert", where, ", ".join(f"{k}={v}" for k, v in fields.items())
+    )
 
 
 def delete_module(spec: ArchSpec, rng: random.Random) -> tuple[ArchSpec, Transformation]:
@@ -487,7 +498,9 @@ def delete_module(spec: ArchSpec, rng: random.Random) -> tuple[ArchSpec, Transfo
     if not options:
         raise EditRefused("no optional module to remove")
     where, fields = rng.choice(options)
-    return _apply_fields(spec, where, fields), Transformation("delete", where, ", ".join(f"{k}={v}" for k, v in fields.items()))
+    return _apply_fields(spec, where, fields), Transformation(
+        "delete", where, ", ".join(f"{k}={v}" for k, v in fields.items())
+    )
 
 
 def _apply_fields(spec: ArchSpec, where: str, fields: dict[str, Any]) -> ArchSpec:
@@ -499,7 +512,9 @@ def _apply_fields(spec: ArchSpec, where: str, fields: dict[str, Any]) -> ArchSpe
     return repair_spec(spec.with_stage(i, _stage_with(spec.stages[i], fields, None)).model_dump())
 
 
-def scale(spec: ArchSpec, rng: random.Random, *, grow: bool, what: str | None = None) -> tuple[ArchSpec, Transformation]:
+def scale(
+    spec: ArchSpec, rng: random.Random, *, grow: bool, what: str | None = None
+) -> tuple[ArchSpec, Transformation]:
     """Scale the depth or the width of one stage up (``grow``) or down."""
     what = what or rng.choice(["depth", "width"])
     i = rng.randrange(len(spec.stages))
@@ -532,7 +547,9 @@ def _shrink_candidates(spec: ArchSpec) -> list[tuple[ArchSpec, str]]:
     widest = max(range(len(spec.stages)), key=lambda i: (spec.stages[i].width, i))
     s = spec.stages[widest]
     if _round8(s.width * 0.75) < s.width:
-        out.append((spec.with_stage(widest, _scale_stage(s, width=_round8(s.width * 0.75))), f"stage {widest} width x0.75"))
+        out.append(
+            (spec.with_stage(widest, _scale_stage(s, width=_round8(s.width * 0.75))), f"stage {widest} width x0.75")
+        )
     for i, stage in enumerate(spec.stages):
         b = stage.block
         if b.kind in ("inverted_residual", "convnext", "transformer", "metaformer") and b.hidden_ratio > 1.0:
@@ -571,7 +588,9 @@ def downscale(spec: ArchSpec, budget: Budget, *, max_steps: int = 40) -> tuple[A
                       f"(reached {params:,} / {macs:,})")  # fmt: skip
 
 
-def scale_up(spec: ArchSpec, budget: Budget, rng: random.Random, *, fraction: float = 0.9) -> tuple[ArchSpec, Transformation]:
+def scale_up(
+    spec: ArchSpec, budget: Budget, rng: random.Random, *, fraction: float = 0.9
+) -> tuple[ArchSpec, Transformation]:
     """Grow a small model toward the budget: one deeper or wider step that stays within ``fraction``."""
     limit = (int(budget[0] * fraction), int(budget[1] * fraction))
     attempts = []

@@ -188,7 +188,9 @@ def _stage(stage: StageSpec, in_ch: int, wiring: _Wiring) -> Node:
     dense = stage.block.shortcut == "dense"
     for index in range(stage.depth):
         block_in = in_ch if index == 0 else stage.width
-        blocks.append(_block_call(stage.block_at(index), block_in, stage.width, stride if index == 0 else 1, wiring, dense))
+        blocks.append(
+            _block_call(stage.block_at(index), block_in, stage.width, stride if index == 0 else 1, wiring, dense)
+        )
     blocks = _runs(blocks)
     if dense:
         modules.append(call(lib(L.DenseStage), stage.width, blocks))
