@@ -7,7 +7,7 @@ Layout::
       settings.toml        the resolved settings the run uses (resume reads them)
       checkpoints.sqlite   LangGraph SqliteSaver checkpoints
       knowledge/           the Chroma idea store
-      candidates/<id>/     model.py, spec.json, verify.json, metrics.json, train.log
+      candidates/<id>/     model.py, spec.json, mutation.json, verify.json, metrics.json, train.log
       trace.jsonl          one event per line
       summary.json         candidates, Pareto front, best
 

@@ -30,11 +30,15 @@ def test_run_finishes_with_the_summary_contract(digits_run):
         assert 0 <= c["val_acc"] <= 1 and 0 <= c["test_acc"] <= 1
         assert c["params"] > 0 and c["flops"] > 0
         folder = digits_run / "candidates" / c["id"]
-        for name in ("model.py", "spec.json", "verify.json", "metrics.json", "train.log"):
+        for name in ("model.py", "spec.json", "mutation.json", "verify.json", "metrics.json", "train.log"):
             assert (folder / name).is_file(), f"{c['id']}/{name}"
+        made = json.loads((folder / "mutation.json").read_text())
+        assert made["transformation"] == c["transformation"] and made["parent"] == c["parent"]
         assert json.loads((folder / "verify.json").read_text())["ok"] is True
     typed = re.compile(r"^(idea|hyperparameter|swap|insert|delete|scale|scale_up|downscale)\(")
-    assert all(typed.match(c["transformation"]) for c in summary["candidates"][1:] if c["transformation"])
+    made = [c for c in summary["candidates"][1:] if c["status"] in ("trained", "failed")]
+    assert made and all(typed.match(c["transformation"] or "") for c in made), [c["transformation"] for c in made]
+    assert summary["candidates"][0]["transformation"].startswith("seed(resnet32)")
     specs = {(digits_run / "candidates" / c["id"] / "spec.json").read_text() for c in trained}
     assert len(specs) == len(trained)  # the same architecture is never trained twice
     seed = summary["candidates"][0]

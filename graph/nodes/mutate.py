@@ -1,6 +1,8 @@
 """Node ``mutate``: the mutation role proposes each planned (or sent-back) candidate.
 
-The node writes ``model.py`` and ``spec.json``; a proposal that repeats an architecture
+The node writes ``model.py``, ``spec.json`` and ``mutation.json`` (parent, mutation type,
+idea, sub-category and the transformation applied, so a candidate folder says how it was
+made without the run's summary); a proposal that repeats an architecture
 already in the run is refused here and the role is asked for another edit.
 """
 
@@ -91,6 +93,11 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 transformation=result.transformation,
                 structure_hash=result.structure_hash,
             )
+            ctx.store.write_json(cid, "mutation.json", {
+                key: record[key] for key in (
+                    "parent", "mutation_type", "idea", "sub_category", "transformation", "structure_hash", "attempt"
+                )
+            })  # fmt: skip
             decided = result.transformation + (f" ({duplicates} duplicate edits skipped)" if duplicates else "")
             seen.add(result.structure_hash)
         ctx.tracer.emit(
