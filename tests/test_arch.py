@@ -286,3 +286,8 @@ def test_mobilenet_and_convnext_seeds_render_standalone():
     for spec in (mobilenetv2(), convnext()):
         model = rendered_model(render(spec))
         assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_an_unknown_sub_category_is_refused_with_the_closest_valid_ones():
+    with pytest.raises(EditRefused, match=r"did you mean block\.fusion\.gated_fusion"):
+        apply_idea(resnet32(), "block.feature_fusion.gated_fusion", random.Random(0))

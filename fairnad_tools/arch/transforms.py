@@ -11,6 +11,7 @@ through ``realisations.yaml``; ``downscale`` and ``scale_up`` fit a spec to the 
 
 from __future__ import annotations
 
+import difflib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -318,7 +319,9 @@ def apply_idea(
     """Realise ``sub_category`` (a template slug) on ``spec``; ``scope`` for block edits: block, stage, all."""
     entry = realisations().get(sub_category)
     if entry is None:
-        raise EditRefused(f"{sub_category!r} is not a sub-category of the attribute template")
+        close = difflib.get_close_matches(sub_category, realisations(), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; `fairnad_tools/arch/realisations.yaml` lists them"
+        raise EditRefused(f"{sub_category!r} is not a sub-category of the attribute template{hint}")
     if "impossible" in entry:
         raise EditRefused(f"{sub_category} cannot be realised in the built-in space: {entry['impossible']}")
     target = entry["target"]
