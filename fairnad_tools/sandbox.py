@@ -11,11 +11,14 @@ installation, FairNAD and the allowed data folders. A refused action raises
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import sysconfig
 from collections.abc import Iterable
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 MARK = "FairNAD sandbox:"
 
@@ -80,10 +83,23 @@ def _inside(path: Path, roots: Iterable[Path]) -> bool:
     return any(path == root or root in path.parents for root in roots)
 
 
-def install_guard(*, read: Iterable[str | os.PathLike[str]] = (), write: Iterable[str | os.PathLike[str]] = ()) -> None:
-    """Install the audit hook for the rest of this process's life."""
+def install_guard(
+    *, read: Iterable[str | os.PathLike[str]] = (), write: Iterable[str | os.PathLike[str]] = (), kernel: bool = True
+) -> int:
+    """Install the audit hook for the rest of this process's life, and (``kernel``) Landlock.
+
+    Returns the Landlock ABI that confines the process, 0 when the kernel has none.
+    """
     read_roots = _default_read_roots() + [Path(p).resolve() for p in read]
     write_roots = [Path(p).resolve() for p in write]
+    abi = 0
+    if kernel:
+        from fairnad_tools.landlock import restrict
+
+        try:
+            abi = restrict(read=read_roots, write=write_roots)
+        except OSError as exc:  # offered but refused (a seccomp filter, an old libc): the audit hook stays
+            log.warning("Landlock could not confine this worker (%s); the audit-hook guard alone applies", exc)
 
     def hook(event: str, args: tuple) -> None:
         if event == "open":
@@ -109,6 +125,7 @@ def install_guard(*, read: Iterable[str | os.PathLike[str]] = (), write: Iterabl
             raise PermissionError(f"{MARK} {what} ({event}) is not allowed in a candidate")
 
     sys.addaudithook(hook)
+    return abi
 
 
 def load_candidate(path: Path, num_classes: int):  # -> torch.nn.Module

@@ -79,7 +79,8 @@ def train(job: TrainJob) -> TrainResult:
         return (batch.float() / 255 - mean) / std
 
     readable = [job.model_path.parent] + ([job.data_dir] if job.data_dir else [])
-    install_guard(read=readable, write=[job.out_dir])  # candidate code runs from here on
+    # candidate code runs from here on; Landlock only on the CPU (CUDA writes caches of its own)
+    install_guard(read=readable, write=[job.out_dir], kernel=device.type == "cpu")
     model = load_candidate(job.model_path, info.num_classes).to(device)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=job.lr, momentum=job.momentum, nesterov=job.momentum > 0,

@@ -1,0 +1,111 @@
+"""Kernel-level sandbox for worker processes: Linux Landlock, where the kernel offers it.
+
+The audit-hook guard (:mod:`fairnad_tools.sandbox`) sees what Python does; Landlock also
+covers what native code does (a torch operator that opens a file or a socket). After
+:func:`restrict`, the process and its children can read and execute only below the given
+read roots, write only below the write roots, and open no TCP connection (Landlock ABI 4
+or newer); with ABI 6 it can neither signal other processes nor reach abstract Unix
+sockets. Restrictions cannot be lifted. On kernels without Landlock, :func:`restrict`
+changes nothing and says so.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+
+_SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
+_CREATE_RULESET_VERSION = 1
+_RULE_PATH_BENEATH = 1
+_PR_SET_NO_NEW_PRIVS = 38
+_O_PATH = getattr(os, "O_PATH", 0o10000000)
+
+EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+_WRITE_DIR = sum(1 << i for i in range(4, 13))  # remove dir/file, make char/dir/reg/sock/fifo/block/sym
+REFER, TRUNCATE = 1 << 13, 1 << 14
+_FILE_RIGHTS = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE
+_CONNECT_TCP_AND_BIND = (1 << 0) | (1 << 1)
+_SCOPE_ABSTRACT_UNIX_AND_SIGNAL = (1 << 0) | (1 << 1)
+
+# Shared libraries (read and map as code), process and device information; no /etc, /home, /tmp.
+SYSTEM_READ_ROOTS = (
+    "/usr/lib", "/usr/lib64", "/usr/local/lib", "/lib", "/lib64", "/etc/ld.so.cache", "/etc/localtime",
+    "/proc", "/sys", "/dev",
+)  # fmt: skip
+SYSTEM_WRITE_ROOTS = ("/dev/null", "/dev/shm")
+
+
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc
+
+
+def abi_version() -> int:
+    """The kernel's Landlock ABI version, 0 when Landlock is unavailable."""
+    try:
+        version = _libc().syscall(
+            _SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION)
+        )
+    except (OSError, AttributeError):
+        return 0
+    return max(0, int(version))
+
+
+def _handled_fs(abi: int) -> int:
+    rights = EXECUTE | WRITE_FILE | READ_FILE | READ_DIR | _WRITE_DIR
+    if abi >= 2:
+        rights |= REFER
+    if abi >= 3:
+        rights |= TRUNCATE
+    return rights  # IOCTL_DEV (ABI 5) is left unhandled: device ioctls (a GPU) keep working
+
+
+def _add_path(libc: ctypes.CDLL, ruleset: int, path: str, access: int) -> None:
+    try:
+        fd = os.open(path, _O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return  # a root that does not exist here
+    try:
+        if not os.path.isdir(path):
+            access &= _FILE_RIGHTS
+        attr = ctypes.create_string_buffer(struct.pack("=Qi", access, fd))
+        if libc.syscall(_SYS_ADD_RULE, ruleset, _RULE_PATH_BENEATH, attr, 0) != 0:
+            raise OSError(ctypes.get_errno(), f"landlock_add_rule({path}) failed")
+    finally:
+        os.close(fd)
+
+
+def restrict(read: Iterable[str | os.PathLike[str]], write: Iterable[str | os.PathLike[str]]) -> int:
+    """Confine this process; returns the ABI used (0: not available, nothing was changed)."""
+    abi = abi_version()
+    if abi == 0:
+        return 0
+    libc = _libc()
+    fs = _handled_fs(abi)
+    if abi >= 6:
+        attr = struct.pack("=QQQ", fs, _CONNECT_TCP_AND_BIND, _SCOPE_ABSTRACT_UNIX_AND_SIGNAL)
+    elif abi >= 4:
+        attr = struct.pack("=QQ", fs, _CONNECT_TCP_AND_BIND)
+    else:
+        attr = struct.pack("=Q", fs)
+    buffer = ctypes.create_string_buffer(attr)
+    ruleset = libc.syscall(_SYS_CREATE_RULESET, buffer, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
+    if ruleset < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
+    try:
+        readable = EXECUTE | READ_FILE | READ_DIR
+        for path in {str(Path(p).resolve()) for p in [*SYSTEM_READ_ROOTS, *read]}:
+            _add_path(libc, ruleset, path, readable)
+        for path in {str(Path(p).resolve()) for p in [*SYSTEM_WRITE_ROOTS, *write]}:
+            _add_path(libc, ruleset, path, fs)
+        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        if libc.syscall(_SYS_RESTRICT_SELF, ruleset, 0) != 0:
+            raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+    finally:
+        os.close(ruleset)
+    return abi
