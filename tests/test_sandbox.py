@@ -201,3 +201,32 @@ def test_workers_guard_also_confines_native_code_through_landlock(tmp_path):
     assert int(result.stdout.split()[1]) >= 1, result.stdout
     assert "refused outside 13" in result.stdout, result.stdout  # EACCES from the kernel
     assert "opened inside" in result.stdout, result.stdout
+
+
+FALLBACK_PROBE = textwrap.dedent(
+    """
+    import logging, sys
+    from pathlib import Path
+    import fairnad_tools.landlock as landlock
+    from fairnad_tools.sandbox import MARK, install_guard
+
+    def refused(*args, **kwargs):
+        raise OSError(1, "landlock_restrict_self failed")
+
+    landlock.restrict = refused  # a kernel that offers Landlock but refuses it (a seccomp filter, say)
+    logging.basicConfig(stream=sys.stdout, format="%(levelname)s %(message)s")
+    print("abi", install_guard(write=[Path(sys.argv[1])]))
+    try:
+        open("/etc/hostname").read()
+    except PermissionError as exc:
+        print("audit hook still refuses" if MARK in str(exc) else exc)
+    """
+)
+
+
+def test_a_refused_landlock_leaves_the_audit_hook_guard_in_place(tmp_path):
+    result = subprocess.run([sys.executable, "-c", FALLBACK_PROBE, str(tmp_path)], capture_output=True, text=True,
+                            env=cli_env(), timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "WARNING Landlock could not confine this worker" in result.stdout, result.stdout
+    assert "abi 0" in result.stdout and "audit hook still refuses" in result.stdout, result.stdout
