@@ -36,8 +36,10 @@ def test_run_finishes_with_the_summary_contract(digits_run):
         assert made["transformation"] == c["transformation"] and made["parent"] == c["parent"]
         assert json.loads((folder / "verify.json").read_text())["ok"] is True
     typed = re.compile(r"^(idea|hyperparameter|swap|insert|delete|scale|scale_up|downscale)\(")
-    made = [c for c in summary["candidates"][1:] if c["status"] in ("trained", "failed")]
-    assert made and all(typed.match(c["transformation"] or "") for c in made), [c["transformation"] for c in made]
+    mutated = [c for c in summary["candidates"][1:] if c["status"] in ("trained", "failed")]
+    assert mutated and all(typed.match(c["transformation"] or "") for c in mutated), [
+        c["transformation"] for c in mutated
+    ]
     assert summary["candidates"][0]["transformation"].startswith("seed(resnet32)")
     specs = {(digits_run / "candidates" / c["id"] / "spec.json").read_text() for c in trained}
     assert len(specs) == len(trained)  # the same architecture is never trained twice

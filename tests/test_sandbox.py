@@ -17,6 +17,25 @@ from tests.conftest import cli_env
 
 pytestmark = pytest.mark.timeout(180)
 
+
+def run_probe(source: str, *args: object, env: dict[str, str] | None = None) -> str:
+    """Run ``source`` in a fresh interpreter (a guard cannot be lifted once installed); its stdout."""
+    result = subprocess.run([sys.executable, "-c", source, *map(str, args)], capture_output=True, text=True,
+                            env=env or cli_env(), timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _landlock_abi() -> int:
+    from fairnad_tools.landlock import abi_version
+
+    return abi_version()
+
+
+needs_landlock = pytest.mark.skipif(
+    _landlock_abi() == 0, reason="this kernel has no Landlock; workers run with the audit-hook guard only"
+)
+
 HEAD = "import torch\nfrom torch import nn\nimport torch.nn.functional as F\nimport typing\n\n"
 TAIL = "\n    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, num_classes))\n"
 
@@ -98,11 +117,9 @@ GUARD_PROBE = textwrap.dedent(
 def test_run_time_guard_refuses_what_static_checks_cannot_see(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    result = subprocess.run([sys.executable, "-c", GUARD_PROBE, str(work)], capture_output=True, text=True,
-                            env=cli_env(), timeout=60)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "ALLOWED" not in result.stdout, result.stdout
-    assert result.stdout.count("refused") == 7
+    stdout = run_probe(GUARD_PROBE, work)
+    assert "ALLOWED" not in stdout, stdout
+    assert stdout.count("refused") == 7
     assert (work / "moved.txt").is_file() and not (tmp_path / "escape.txt").exists()
 
 
@@ -151,21 +168,16 @@ LANDLOCK_PROBE = textwrap.dedent(
 )
 
 
+@needs_landlock
 def test_landlock_confines_native_file_and_network_access(tmp_path):
-    from fairnad_tools.landlock import abi_version
-
-    if abi_version() == 0:
-        pytest.skip("this kernel has no Landlock; workers run with the audit-hook guard only")
     work = tmp_path / "work"
     work.mkdir()
     env = {k: v for k, v in cli_env().items() if k != "PYTHONPATH"}  # no netblock: let Landlock refuse
     env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
-    result = subprocess.run([sys.executable, "-c", LANDLOCK_PROBE, str(work)], capture_output=True, text=True,
-                            env=env, timeout=60)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "refused read /etc" in result.stdout and "refused write outside" in result.stdout, result.stdout
-    if int(result.stdout.split()[1]) >= 4:
-        assert "refused tcp connect" in result.stdout, result.stdout
+    stdout = run_probe(LANDLOCK_PROBE, work, env=env)
+    assert "refused read /etc" in stdout and "refused write outside" in stdout, stdout
+    if int(stdout.split()[1]) >= 4:
+        assert "refused tcp connect" in stdout, stdout
     assert (work / "inside.txt").is_file() and not (tmp_path / "escape.txt").exists()
 
 
@@ -186,21 +198,16 @@ NATIVE_PROBE = textwrap.dedent(
 )
 
 
+@needs_landlock
 def test_workers_guard_also_confines_native_code_through_landlock(tmp_path):
     """Native code (a torch operator, a C extension) opens files below the audit hook; Landlock stops it."""
-    from fairnad_tools.landlock import abi_version
-
-    if abi_version() == 0:
-        pytest.skip("this kernel has no Landlock; workers run with the audit-hook guard only")
     work = tmp_path / "work"
     work.mkdir()
     (work / "data.txt").write_text("readable")
-    result = subprocess.run([sys.executable, "-c", NATIVE_PROBE, str(work)], capture_output=True, text=True,
-                            env=cli_env(), timeout=60)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert int(result.stdout.split()[1]) >= 1, result.stdout
-    assert "refused outside 13" in result.stdout, result.stdout  # EACCES from the kernel
-    assert "opened inside" in result.stdout, result.stdout
+    stdout = run_probe(NATIVE_PROBE, work)
+    assert int(stdout.split()[1]) >= 1, stdout
+    assert "refused outside 13" in stdout, stdout  # EACCES from the kernel
+    assert "opened inside" in stdout, stdout
 
 
 FALLBACK_PROBE = textwrap.dedent(
@@ -225,8 +232,6 @@ FALLBACK_PROBE = textwrap.dedent(
 
 
 def test_a_refused_landlock_leaves_the_audit_hook_guard_in_place(tmp_path):
-    result = subprocess.run([sys.executable, "-c", FALLBACK_PROBE, str(tmp_path)], capture_output=True, text=True,
-                            env=cli_env(), timeout=60)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "WARNING Landlock could not confine this worker" in result.stdout, result.stdout
-    assert "abi 0" in result.stdout and "audit hook still refuses" in result.stdout, result.stdout
+    stdout = run_probe(FALLBACK_PROBE, tmp_path)
+    assert "WARNING Landlock could not confine this worker" in stdout, stdout
+    assert "abi 0" in stdout and "audit hook still refuses" in stdout, stdout
