@@ -1,5 +1,5 @@
 # expect: timeout
-# about: iterative refinement loop in forward whose step counter is never incremented (while True never breaks)
+# about: iterative refinement loop in forward (run without gradients, so memory stays constant) whose step counter is never incremented: while True never breaks, and only the time limit can fire
 # timeout: 4
 import torch
 from torch import nn
@@ -17,10 +17,11 @@ class RefineNet(nn.Module):
     def forward(self, x):
         h = torch.relu(self.stem(x))
         step = 0
-        while True:
-            h = h + 0.1 * torch.tanh(self.refine(h))
-            if step >= self.max_steps:
-                break
+        with torch.no_grad():
+            while True:
+                h = h + 0.1 * torch.tanh(self.refine(h))
+                if step >= self.max_steps:
+                    break
         return self.fc(torch.relu(self.head(h)).mean(dim=(2, 3)))
 
 
