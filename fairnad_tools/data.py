@@ -4,28 +4,28 @@
   16x16 with the grey channel repeated three times; fixed stratified split 1,000 train /
   400 valid / 397 test.
 * ``cifar10`` / ``cifar100``: read from a local folder in torchvision's format
-  (``cifar-10-batches-py/`` or ``cifar-100-python/``), split as NAS-Bench-201 does for
-  search: CIFAR-10 train set halved into 25k train / 25k valid, the 10k test set for test;
-  CIFAR-100 the full 50k train set, the test set halved into 5k valid / 5k test.
+  (``cifar-10-batches-py/`` or ``cifar-100-python/``, or that folder itself) by
+  :func:`fairnad_tools.datasets.read_cifar`, the reader the pre-run check uses too; split as
+  NAS-Bench-201 does for search: CIFAR-10 train set halved into 25k train / 25k valid, the 10k
+  test set for test; CIFAR-100 the full 50k train set, the test set halved into 5k valid / 5k test.
 """
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from fairnad_tools.datasets import CIFAR_FILES, SPLIT_SEED, DataError, DatasetInfo, check_dataset, dataset_info
+from fairnad_tools.datasets import SPLIT_SEED, DataError, check_dataset, dataset_info, read_cifar
 
 __all__ = ["DataError", "Splits", "check_dataset", "dataset_info", "load_dataset"]
 
 
 @dataclass
 class Splits:
-    """uint8 images (N, 3, H, W) and int64 labels for each split."""
+    """uint8 images (N, 3, H, W) and int64 labels (N,) for each split."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor
@@ -36,12 +36,11 @@ class Splits:
 
 
 def load_dataset(name: str, data_dir: Path | None = None) -> Splits:
-    """Load the dataset's search splits."""
-    info = dataset_info(name)
+    """Load the dataset's search splits; raises :class:`DataError` as ``check_dataset`` does."""
+    dataset_info(name)
     if name == "digits":
         return _load_digits()
-    check_dataset(name, data_dir)
-    return _load_cifar(name, info, Path(data_dir).expanduser())  # type: ignore[arg-type]
+    return _load_cifar(name, data_dir)
 
 
 def _stratified_split(labels: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
@@ -69,34 +68,9 @@ def _load_digits() -> Splits:
     return Splits(images[train], labels[train], images[valid], labels[valid], images[test], labels[test])
 
 
-def _read_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with open(path, "rb") as handle:
-            batch = pickle.load(handle, encoding="bytes")
-        data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        labels = np.asarray(batch[label_key], dtype=np.int64)
-    except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as exc:
-        raise DataError(
-            f"{path} is not a CIFAR batch in torchvision's python format ({type(exc).__name__}: {exc}); "
-            "re-extract the official archive"
-        ) from exc
-    if len(data) != len(labels):
-        raise DataError(f"{path}: {len(data)} images but {len(labels)} labels")
-    return data, labels
-
-
-def _load_cifar(name: str, info: DatasetInfo, root: Path) -> Splits:
-    folder, train_files, test_files, key = CIFAR_FILES[name]
-    base = root / folder if (root / folder).is_dir() else root
-    train = [_read_batch(base / f, key) for f in train_files]
-    test = [_read_batch(base / f, key) for f in test_files]
-    tx = np.concatenate([d for d, _ in train])
-    ty = np.concatenate([y for _, y in train])
-    sx = np.concatenate([d for d, _ in test])
-    sy = np.concatenate([y for _, y in test])
-    for split, labels in (("train", ty), ("test", sy)):
-        if labels.min() < 0 or labels.max() >= info.num_classes:
-            raise DataError(f"{base}: {split} labels outside 0..{info.num_classes - 1}")
+def _load_cifar(name: str, data_dir: Path | None) -> Splits:
+    arrays = read_cifar(name, data_dir)  # checks the halves below can be made (check_stratified_halves)
+    tx, ty, sx, sy = arrays.train_x, arrays.train_y, arrays.test_x, arrays.test_y
 
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a))
