@@ -12,12 +12,14 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 from agents.settings import LLMSettings
 from fairnad_tools.settings import DataSettings, Section, TrainSettings, VerifySettings
@@ -26,6 +28,13 @@ from knowledge.settings import KnowledgeSettings
 ENV_PREFIX = "FAIRNAD_"
 CONFIG_ENV = "FAIRNAD_CONFIG"
 DEFAULT_CONFIG = Path("fairnad.toml")
+ENV_NONE = "null"  # FAIRNAD_TRAIN__EPOCHS=null unsets an optional key
+# FAIRNAD_ variables that are not settings keys (each is read where it acts); the settings layer skips them.
+OTHER_VARIABLES = {
+    CONFIG_ENV: "the config file to read",
+    "FAIRNAD_FORKSERVER": "0 turns the verifier's and trainer's fork server off",
+    "FAIRNAD_UPDATE_SNAPSHOTS": "1 rewrites the test suite's snapshots",
+}
 
 
 class SettingsError(ValueError):
@@ -101,9 +110,11 @@ class FairNADSettings(BaseSettings):
     roles: RolesSettings = Field(default_factory=RolesSettings)
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, *_: Any, **__: Any):  # type: ignore[no-untyped-def]
-        # Layers are read and validated one by one in load_settings(); the model itself
-        # only ever sees explicit data.
+    def settings_customise_sources(  # type: ignore[no-untyped-def]
+        cls, settings_cls, init_settings, *_: Any, **__: Any
+    ):
+        # Layers are read (the environment by pydantic-settings' own source, see env_layer) and
+        # validated one by one in load_settings(); the model itself only ever sees explicit data.
         return (init_settings,)
 
 
@@ -117,7 +128,52 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
-def _format_error(exc: ValidationError, layer: str) -> str:
+@dataclass(frozen=True)
+class Layer:
+    """One settings layer as messages name it.
+
+    ``description`` names the layer ("config file x.toml"); ``sources`` maps a key's
+    location (e.g. ``("search", "budget")``) to what set it in this layer (an
+    environment variable, a flag); ``spell`` writes a location the way this layer's
+    user writes it, for "did you mean" hints (``FAIRNAD_SEARCH__BUDGET``, ``search.budget``).
+    """
+
+    description: str
+    sources: Mapping[tuple[str, ...], str] = field(default_factory=dict)
+    spell: Callable[[tuple[str, ...]], str] | None = None
+
+    def source_of(self, loc: tuple[Any, ...]) -> str | None:
+        """What set the value at ``loc``: the longest known prefix, else a longer key below it."""
+        parts = tuple(str(p) for p in loc)
+        for end in range(len(parts), 0, -1):
+            if parts[:end] in self.sources:
+                return self.sources[parts[:end]]
+        below = [name for key, name in self.sources.items() if key[: len(parts)] == parts]
+        return ", ".join(sorted(below)) if below else None
+
+    def where(self, loc: tuple[Any, ...]) -> str:
+        """The layer and, when known, what set ``loc``: "environment variable FAIRNAD_SEARCH__BUDGET"."""
+        source = self.source_of(loc)
+        return f"{self.description} {source}" if source else self.description
+
+
+def _closest_key(loc: tuple[Any, ...], model: type[BaseModel] | None) -> tuple[str, ...] | None:
+    """The valid location nearest an unknown key: a close spelling, or a nested key written with ``_``."""
+    if model is None:
+        return None
+    parent, unknown = tuple(str(p) for p in loc[:-1]), str(loc[-1])
+    for name, info in model.model_fields.items():  # mutation_mix_fair_idea -> mutation_mix, fair_idea
+        inner = info.annotation
+        if unknown.startswith(f"{name}_") and isinstance(inner, type) and issubclass(inner, BaseModel):
+            rest = unknown[len(name) + 1 :]
+            close = difflib.get_close_matches(rest, list(inner.model_fields), n=1)
+            if close:
+                return (*parent, name, close[0])
+    close = difflib.get_close_matches(unknown, list(model.model_fields), n=1)
+    return (*parent, close[0]) if close else None
+
+
+def _format_error(exc: ValidationError, layer: Layer) -> str:
     lines = []
     for err in exc.errors():
         loc = tuple(err["loc"])
@@ -125,20 +181,23 @@ def _format_error(exc: ValidationError, layer: str) -> str:
         if err["type"] == "extra_forbidden":
             model = _model_at(loc)
             valid = list(model.model_fields) if model else []
-            close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            fixed = _closest_key(loc, model)
+            hint = ""
+            if fixed is not None:
+                hint = f"; did you mean {layer.spell(fixed) if layer.spell else repr('.'.join(fixed[len(loc) - 1 :]))}?"
             section = ".".join(str(p) for p in loc[:-1])
             where = f"[{section}]" if section else "the top level (sections)"
-            lines.append(f"unknown key '{key}' in {layer}{hint} Valid keys in {where}: {', '.join(valid)}")
+            lines.append(f"unknown key '{key}' in {layer.where(loc)}{hint} Valid keys in {where}: {', '.join(valid)}")
         else:
             got = err.get("input")
             got_text = f" (got {got!r})" if not isinstance(got, dict) else ""
-            lines.append(f"bad value for '{key}' in {layer}: {err['msg']}{got_text}")
+            lines.append(f"bad value for '{key}' in {layer.where(loc)}: {err['msg']}{got_text}")
     return "\n".join(lines)
 
 
-def validate_layer(data: Mapping[str, Any], layer: str) -> FairNADSettings:
-    """Validate one layer on its own; raise :class:`SettingsError` naming the layer."""
+def validate_layer(data: Mapping[str, Any], layer: str | Layer) -> FairNADSettings:
+    """Validate one layer on its own; raise :class:`SettingsError` naming the layer (and variable or flag)."""
+    layer = Layer(layer) if isinstance(layer, str) else layer
     try:
         return FairNADSettings(**dict(data))
     except ValidationError as exc:
@@ -165,6 +224,7 @@ def config_file_path(config: Path | None, env: Mapping[str, str]) -> Path | None
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
+    """The TOML file's content; :class:`SettingsError` when it is missing or not TOML."""
     if not path.is_file():
         raise SettingsError(f"config file {path} does not exist; create one with 'fairnad config init {path}'")
     try:
@@ -174,55 +234,152 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
 
 
-def env_layer(env: Mapping[str, str]) -> dict[str, Any]:
-    """``FAIRNAD_*`` variables as nested settings; an unknown section is an error."""
-    sections = set(FairNADSettings.model_fields)
-    for name in env:
-        upper = name.upper()
-        if not upper.startswith(ENV_PREFIX) or upper == CONFIG_ENV:
-            continue
-        section = upper[len(ENV_PREFIX) :].split("__", 1)[0].lower()
-        if section not in sections or "__" not in upper:
-            close = difflib.get_close_matches(section, sorted(sections), n=1)
-            hint = f"; did you mean FAIRNAD_{close[0].upper()}__...?" if close else ""
-            raise SettingsError(
-                f"unknown environment variable {name}{hint} Use FAIRNAD_<SECTION>__<KEY> with a "
-                f"section among {', '.join(sorted(sections))} (or FAIRNAD_CONFIG for the config file)"
-            )
-    old = os.environ.copy()
-    try:
-        os.environ.clear()
-        os.environ.update(env)
-        source = EnvSettingsSource(
-            FairNADSettings, env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False
+# -- the environment layer -------------------------------------------------------------------
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a given mapping instead of ``os.environ``.
+
+    pydantic-settings does the work (prefix, ``__`` nesting, case-insensitive names, JSON for
+    lists and tables); only where the variables come from changes, as in its own dotenv source.
+    """
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = dict(environ)
+        super().__init__(
+            FairNADSettings,
+            case_sensitive=False,
+            env_prefix=ENV_PREFIX,
+            env_nested_delimiter="__",
+            env_ignore_empty=True,
+            env_parse_none_str=ENV_NONE,
         )
-        return source()
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {
+            name.lower(): (None if value == self.env_parse_none_str else value)
+            for name, value in self._environ.items()
+            if not (self.env_ignore_empty and value == "")
+        }
+
+
+def env_var_name(loc: tuple[str, ...]) -> str:
+    """The variable that sets a key: ``("search", "mutation_mix")`` -> ``FAIRNAD_SEARCH__MUTATION_MIX``."""
+    return ENV_PREFIX + "__".join(loc).upper()
+
+
+def _settings_variables(env: Mapping[str, str]) -> dict[str, str]:
+    """The ``FAIRNAD_*`` variables meant as settings; :class:`SettingsError` for malformed or unknown ones."""
+    sections = sorted(FairNADSettings.model_fields)
+    chosen: dict[str, str] = {}
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for name, value in env.items():
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in OTHER_VARIABLES:
+            continue
+        rest = upper[len(ENV_PREFIX) :].lower()
+        parts = rest.split("__")
+        if parts[0] not in sections:
+            glued = next((s for s in sections if rest.startswith(f"{s}_") and not rest.startswith(f"{s}__")), None)
+            if glued is not None:
+                hint = (
+                    f"; did you mean {env_var_name((glued, rest[len(glued) + 1 :]))}? "
+                    "(two underscores between the section and the key)"
+                )
+            else:
+                close = difflib.get_close_matches(parts[0], sections, n=1)
+                keys = tuple(parts[1:]) or ("...",)
+                hint = f"; did you mean {env_var_name((close[0], *keys))}?" if close else ""
+            problems.append(
+                f"unknown environment variable {name}{hint} Use FAIRNAD_<SECTION>__<KEY> with a section among "
+                f"{', '.join(sections)}; other FAIRNAD_ variables: {', '.join(OTHER_VARIABLES)}"
+            )
+            continue
+        if any(part == "" for part in parts):
+            problems.append(
+                f"environment variable {name} has an empty key between '__' separators; "
+                f"write FAIRNAD_<SECTION>__<KEY>, e.g. FAIRNAD_SEARCH__BUDGET"
+            )
+            continue
+        if rest in seen:
+            problems.append(
+                f"environment variables {seen[rest]} and {name} both set {'.'.join(parts)} "
+                "(names are case-insensitive); keep one"
+            )
+            continue
+        seen[rest] = name
+        chosen[name] = value
+    if problems:
+        raise SettingsError("\n".join(problems))
+    return chosen
+
+
+def _json_example(loc: tuple[str, ...]) -> str:
+    model = _model_at((*loc, None))
+    if model is not None and loc[-1] in model.model_fields:
+        annotation = model.model_fields[loc[-1]].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            first = next(iter(annotation.model_fields))
+            return f"'{{\"{first}\": ...}}'"
+    return '\'["first", "second"]\''
+
+
+def env_layer(env: Mapping[str, str]) -> tuple[dict[str, Any], Layer]:
+    """The ``FAIRNAD_<SECTION>__<KEY>`` variables of ``env`` as nested settings data, and the layer.
+
+    Read by pydantic-settings' :class:`~pydantic_settings.EnvSettingsSource` (names are
+    case-insensitive; ``__`` separates nesting levels; lists and tables are JSON; an empty
+    variable counts as unset; ``null`` unsets an optional key). ``os.environ`` is only read,
+    never changed. Raises :class:`SettingsError` naming the variable for an unknown section,
+    a malformed name, the same key set twice or a value that is not the JSON a list needs.
+    """
+    chosen = _settings_variables(env)
+    sources = {tuple(name.lower()[len(ENV_PREFIX) :].split("__")): name for name in chosen}
+    layer = Layer("environment variable", sources, env_var_name)
+    try:
+        data = _MappingEnvSource(chosen)()
+    except PydanticSettingsError:
+        problems = []
+        for name, value in chosen.items():
+            try:
+                _MappingEnvSource({name: value})()
+            except PydanticSettingsError:
+                loc = tuple(name.lower()[len(ENV_PREFIX) :].split("__"))
+                problems.append(
+                    f"bad value for '{'.'.join(loc)}' in environment variable {name}: "
+                    f"{value!r} is not JSON; this key takes a list or a table written as JSON, "
+                    f"e.g. {name}={_json_example(loc)}"
+                )
+        raise SettingsError("\n".join(problems) or "the FAIRNAD_* variables cannot be read together") from None
+    return data, layer
 
 
 def load_settings(
     config: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
+    flags: Mapping[tuple[str, ...], str] | None = None,
 ) -> FairNADSettings:
-    """Compose defaults, file, environment and CLI ``overrides`` (nested dicts), each validated."""
+    """Compose defaults < file < environment < CLI ``overrides`` (nested dicts), each layer validated.
+
+    ``env`` defaults to ``os.environ`` (read only); ``flags`` maps an override's location to
+    the option that set it (``("search", "budget")`` -> ``--budget``) so errors name the flag.
+    Raises :class:`SettingsError` naming the layer, the key, what set it and the valid values.
+    """
     env = os.environ if env is None else env
     merged: dict[str, Any] = {}
     path = config_file_path(config, env)
     if path is not None:
         file_data = read_config_file(path)
-        validate_layer(file_data, f"config file {path}")
+        validate_layer(file_data, Layer(f"config file {path}"))
         merged = _deep_merge(merged, file_data)
-    env_data = env_layer(env)
+    env_data, env_layer_info = env_layer(env)
     if env_data:
-        validate_layer(env_data, "environment variables (FAIRNAD_*)")
+        validate_layer(env_data, env_layer_info)
         merged = _deep_merge(merged, env_data)
     if overrides:
-        validate_layer(overrides, "command-line options")
+        validate_layer(overrides, Layer("command-line option" if flags else "command-line options", dict(flags or {})))
         merged = _deep_merge(merged, overrides)
-    return validate_layer(merged, "the merged settings")
+    return validate_layer(merged, Layer("the merged settings"))
 
 
 def settings_from_file(path: Path) -> FairNADSettings:
@@ -230,10 +387,90 @@ def settings_from_file(path: Path) -> FairNADSettings:
     return validate_layer(read_config_file(path), f"saved settings {path}")
 
 
+def _is_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or any(_is_secret(arg) for arg in get_args(annotation))
+
+
+def secret_keys(model: type[BaseModel] = FairNADSettings, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Locations of the secret settings (``SecretStr`` fields, e.g. ``("llm", "api_key")``), from the model."""
+    found = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found.extend(secret_keys(annotation, (*prefix, name)))
+        elif _is_secret(annotation):
+            found.append((*prefix, name))
+    return found
+
+
+def _leaves(data: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    out: dict[tuple[str, ...], Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            out.update(_leaves(value, (*prefix, str(key))))
+        else:
+            out[(*prefix, str(key))] = value
+    return out
+
+
+def _value_at(settings: BaseModel, loc: tuple[str, ...]) -> Any:
+    value: Any = settings
+    for part in loc:
+        value = getattr(value, part)
+    return value
+
+
+def resumed_settings(
+    saved: FairNADSettings,
+    saved_path: Path,
+    env: Mapping[str, str] | None = None,
+    overridden: Collection[tuple[str, ...]] = (),
+) -> FairNADSettings:
+    """A resumed run's settings: the saved ones, with the secrets taken from the environment again.
+
+    Secrets (the LLM key) are never saved, so a resumed run reads them from
+    ``FAIRNAD_<SECTION>__<KEY>`` as a new run does. Any other ``FAIRNAD_*`` variable that
+    sets a key to a value other than the saved one raises :class:`SettingsError` naming it:
+    a resumed run keeps its saved settings, and a variable must never be silently ignored.
+    Keys in ``overridden`` (set by a flag, which outranks the environment) are not compared.
+    The config file (``--config``, ``$FAIRNAD_CONFIG``, ``./fairnad.toml``) is not read.
+    """
+    env = os.environ if env is None else env
+    env_data, layer = env_layer(env)
+    if not env_data:
+        return saved
+    from_env = validate_layer(env_data, layer)
+    secrets = set(secret_keys())
+    result = saved.model_copy(deep=True)
+    conflicts = []
+    for loc in _leaves(env_data):
+        if loc in secrets:
+            section = _value_at(result, loc[:-1])
+            setattr(section, loc[-1], _value_at(from_env, loc))
+            continue
+        if loc not in overridden:
+            wanted, kept = _value_at(from_env, loc), _value_at(saved, loc)
+            if wanted != kept:
+                conflicts.append(f"{layer.source_of(loc)} asks for {'.'.join(loc)} = {wanted!r}, saved {kept!r}")
+    if conflicts:
+        raise SettingsError(
+            "a resumed run keeps the settings it was started with ("
+            + str(saved_path)
+            + "), but the environment asks for others: "
+            + "; ".join(conflicts)
+            + ". Unset these variables, or start a new run; 'fairnad resume --device' changes the device"
+        )
+    return result
+
+
 def to_toml_data(settings: FairNADSettings) -> dict[str, Any]:
     """Settings as TOML-ready data (unset values omitted, secrets left out)."""
     data = settings.model_dump(mode="json", exclude_none=True)
-    data.get("llm", {}).pop("api_key", None)
+    for loc in secret_keys():
+        section = data
+        for part in loc[:-1]:
+            section = section.get(part, {})
+        section.pop(loc[-1], None)
     return data
 
 
@@ -249,26 +486,28 @@ def example_toml() -> str:
     out = [
         "# FairNAD settings. Generated by 'fairnad config init' from the settings model.",
         "# Precedence: command-line flags > FAIRNAD_<SECTION>__<KEY> variables > this file > defaults.",
+        "# Every key is also a variable: [search.mutation_mix] fair_idea is FAIRNAD_SEARCH__MUTATION_MIX__FAIR_IDEA;",
+        '# names are case-insensitive, lists are JSON (FAIRNAD_ROLES__GATES=\'["critic", "verifier"]\').',
         "# Commented keys are unset by default; uncomment to set them.",
     ]
 
     def emit(model: BaseModel, prefix: str) -> None:
         scalars, nested = [], []
-        for name, field in type(model).model_fields.items():
+        for name, info in type(model).model_fields.items():
             value = getattr(model, name)
             if isinstance(value, BaseModel):
                 nested.append((name, value))
             else:
-                scalars.append((name, field, value))
+                scalars.append((name, info, value))
         if scalars:
             out.append("")
             out.append(f"[{prefix}]")
             doc = (type(model).__doc__ or "").strip().splitlines()
             if doc:
                 out.insert(len(out) - 1, f"# {doc[0]}")
-        for name, field, value in scalars:
-            if field.description:
-                out.append(f"# {field.description}")
+        for name, info, value in scalars:
+            if info.description:
+                out.append(f"# {info.description}")
             if value is None or (hasattr(value, "get_secret_value")):
                 out.append(f"# {name} = ...")
             else:
