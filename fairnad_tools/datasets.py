@@ -234,7 +234,8 @@ def _diagnose_file(path: Path, layout: CifarLayout) -> str:
 class _Findings:
     """What a bounded walk below the data folder saw (paths as the user's path joined with names)."""
 
-    folders: dict[str, list[Path]]  # dataset -> parents of folders holding its batch files
+    folders: dict[str, list[Path]]  # dataset -> parents of folders named as its archive names them
+    loose: dict[str, list[Path]]  # dataset -> folders of other names that hold its batch files
     archives: dict[str, list[Path]]  # dataset -> archive files
     versions: list[Path]  # binary or MATLAB versions
     images: int
@@ -244,7 +245,8 @@ class _Findings:
 
 def _walk(root: Path, max_depth: int = 3, max_entries: int = 20000) -> _Findings:
     """Look up to ``max_depth`` levels below ``root`` (hidden folders skipped, at most ``max_entries``)."""
-    found = _Findings({k: [] for k in CIFAR_LAYOUTS}, {k: [] for k in CIFAR_LAYOUTS}, [], 0, set())
+    found = _Findings({k: [] for k in CIFAR_LAYOUTS}, {k: [] for k in CIFAR_LAYOUTS}, {k: [] for k in CIFAR_LAYOUTS},
+                      [], 0, set())  # fmt: skip
     archives = {lay.archive: key for key, lay in CIFAR_LAYOUTS.items()}
     versions = {v for lay in CIFAR_LAYOUTS.values() for v in lay.other_versions}
     queue: deque[tuple[Path, int]] = deque([(root, 0)])
@@ -261,11 +263,13 @@ def _walk(root: Path, max_depth: int = 3, max_entries: int = 20000) -> _Findings
         files = {e.name for e in entries if _is_file(e)}
         for key, lay in CIFAR_LAYOUTS.items():
             # loose CIFAR-100 files are called train, test, meta: ask for all three before naming them
-            loose = set(lay.files) <= files and (key == "cifar10" or lay.meta_file in files)
-            if folder.name == lay.folder or loose:
-                found.folders[key].append(folder.parent if folder.name == lay.folder else folder)
-            if folder.name not in versions and any(f"{f}{ext}" in files for f in lay.files for ext in (".bin", ".mat")):
-                found.versions.append(folder)  # the binary or MATLAB files, in a renamed folder
+            if folder.name == lay.folder:
+                found.folders[key].append(folder.parent)
+            elif set(lay.files) <= files and (key == "cifar10" or lay.meta_file in files):
+                found.loose[key].append(folder)
+            versioned = any(f"{f}{ext}" in files for f in lay.files for ext in (".bin", ".mat"))
+            if versioned and folder not in found.versions:
+                found.versions.append(folder)  # the binary or MATLAB files, the folder given or a renamed one
         for entry in entries:
             seen += 1
             path = folder / entry.name
@@ -284,9 +288,15 @@ def _walk(root: Path, max_depth: int = 3, max_entries: int = 20000) -> _Findings
 def _diagnose_folder(root: Path, layout: CifarLayout) -> str:
     expects = f"FairNAD expects {layout.describe()} (torchvision's python version, from {CIFAR_URL})"
     found = _walk(root)
-    own = [p for p in found.folders[layout.dataset] if p != root]
+    own = found.folders[layout.dataset]
     if own:
         return f"found {layout.folder} under {_paths(own)}: pass that folder (--data-dir {_q(own[0])})"
+    own = found.loose[layout.dataset]
+    if own:
+        return (
+            f"found the {layout.title} batch files ({', '.join(layout.files)}) in {_paths(own)}: "
+            f"pass that folder (--data-dir {_q(own[0])})"
+        )
     if found.archives[layout.dataset]:
         archive = found.archives[layout.dataset][0]
         return (
@@ -296,14 +306,22 @@ def _diagnose_folder(root: Path, layout: CifarLayout) -> str:
     for other in CIFAR_LAYOUTS.values():
         if other is layout:
             continue
-        where = found.folders[other.dataset]
         not_this = f"it is {other.title}, not {layout.title}"
-        if root in where or root.name == other.folder:
+        where, loose = found.folders[other.dataset], found.loose[other.dataset]
+        files = f"the {other.title} batch files ({', '.join(other.files)})"
+        if root in where:
             return f"this folder holds {other.folder}: use --dataset {other.dataset} ({not_this})"
+        if root in loose or root.name == other.folder:
+            return f"this folder holds {files}: use --dataset {other.dataset} ({not_this})"
         if where:
             return (
                 f"found {other.folder} under {_paths(where)}: use --dataset {other.dataset} "
                 f"--data-dir {_q(where[0])} ({not_this})"
+            )
+        if loose:
+            return (
+                f"found {files} in {_paths(loose)}: use --dataset {other.dataset} --data-dir {_q(loose[0])} "
+                f"({not_this})"
             )
         if found.archives[other.dataset]:
             archive = found.archives[other.dataset][0]
@@ -391,6 +409,11 @@ _MAGIC = (
 )
 
 
+# First opcodes of a pickled dict or list: PROTO (protocol 2+), EMPTY_DICT, MARK, EMPTY_LIST,
+# GLOBAL (protocol 0/1); any other first byte means the file is something else.
+_PICKLE_STARTS = {b"\x80", b"}", b"(", b"]", b"c"}
+
+
 class _DataUnpickler(pickle.Unpickler):
     """Unpickles plain data only: dicts, lists, strings, numbers and numpy arrays.
 
@@ -460,7 +483,7 @@ def _load_pickle(path: Path) -> Any:
         )
     what = _sniff(head)
     if what:
-        raise DataError(f"{path} is {what}, not a pickled CIFAR batch")
+        raise DataError(f"{path} is not a CIFAR batch: it is {what}, not a pickle")
     try:
         with open(path, "rb") as handle:
             return _DataUnpickler(handle, encoding="latin1").load()
@@ -479,18 +502,21 @@ def _load_pickle(path: Path) -> Any:
                 "extract the archive again"
             ) from None
         if isinstance(exc, pickle.UnpicklingError) and "invalid load key" in str(exc):
-            raise DataError(
-                f"{path} is not a pickle (it starts with {head[:8]!r}); expected a pickled CIFAR batch"
-            ) from None
-        raise DataError(f"{path} is damaged: unpickling fails with {text}; extract the archive again") from None
+            raise DataError(f"{path} is not a CIFAR batch: it is not a pickle (it starts with {head[:8]!r})") from None
+        raise DataError(
+            f"{path} is not a CIFAR batch: unpickling fails with {text}; extract the archive again"
+        ) from None
 
 
 def _sniff(head: bytes) -> str | None:
+    """What a file that cannot hold a pickled dict is, from its first bytes; None if it may be a pickle."""
     for magic, what in _MAGIC:
         if head.startswith(magic):
             return what
-    if len(head) > 0 and head.lstrip()[:1] == b"<":
+    if head.lstrip()[:1] == b"<":
         return "an HTML or XML page (a failed download?)"
+    if head[:1] not in _PICKLE_STARTS:
+        return f"a file that starts with {head[:8]!r}"
     return None
 
 
