@@ -4,6 +4,10 @@ SGD with Nesterov momentum, cosine learning-rate decay to zero, label-preserving
 augmentation (random crop with padding; horizontal flip where it preserves labels), the
 whole dataset kept on the device as uint8 and augmented there. Writes ``metrics.json``
 (atomically) whether training succeeds or fails; logs one line per epoch.
+
+No training batch holds a single image: when the training set leaves one image over after
+the full batches, it joins the last full batch (see :func:`batch_bounds`), because a valid
+model may not train on one image (batch norm: "Expected more than 1 value per channel").
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from torch import nn
 
 from fairnad_tools.data import DataError, dataset_info, load_dataset
 from fairnad_tools.io import atomic_write_json
+from fairnad_tools.measure import count_params
 from fairnad_tools.sandbox import install_guard, load_candidate
 from fairnad_tools.train import TrainJob, TrainResult, file_sha256
 
@@ -51,6 +56,22 @@ def augment(x: torch.Tensor, pad: int, hflip: bool, gen: torch.Generator) -> tor
         flip = (torch.rand(b, generator=gen) < 0.5).to(x.device)[:, None, None, None]
         out = torch.where(flip, out.flip(3), out)
     return out
+
+
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """(start, stop) of each training batch over ``n`` shuffled images.
+
+    ``ceil(n / batch_size)`` batches of ``batch_size``, the last one shorter, except that a last
+    batch of one image is folded into the batch before it (which then holds ``batch_size + 1``):
+    batch norm cannot normalise over one value per channel, and a trainer must not fail a model
+    the verifier accepted. Raises ``ValueError`` for ``batch_size < 1``.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
+    bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
 
 
 @torch.no_grad()
@@ -86,7 +107,8 @@ def train(job: TrainJob) -> TrainResult:
         model.parameters(), lr=job.lr, momentum=job.momentum, nesterov=job.momentum > 0,
         weight_decay=job.weight_decay,
     )  # fmt: skip
-    steps_per_epoch = math.ceil(len(train_x) / job.batch_size)
+    bounds = batch_bounds(len(train_x), job.batch_size)
+    steps_per_epoch = len(bounds)
     total = job.epochs * steps_per_epoch
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
@@ -95,7 +117,7 @@ def train(job: TrainJob) -> TrainResult:
     pad = max(1, info.input_shape[1] // 8)
     log(
         f"candidate {job.candidate_id}: {job.dataset} on {device}, {job.epochs} epochs, "
-        f"batch {job.batch_size}, {sum(p.numel() for p in model.parameters()):,} parameters"
+        f"batch {job.batch_size}, {count_params(model):,} parameters"
     )
     history = []
     loss_value, train_acc = float("nan"), 0.0
@@ -104,8 +126,8 @@ def train(job: TrainJob) -> TrainResult:
         order = torch.randperm(len(train_x), generator=gen).to(device)
         total_loss, correct, seen = 0.0, 0, 0
         epoch_start = time.monotonic()
-        for step in range(steps_per_epoch):
-            idx = order[step * job.batch_size : (step + 1) * job.batch_size]
+        for step, (begin, end) in enumerate(bounds):
+            idx = order[begin:end]
             xb = norm(augment(train_x[idx], pad, info.hflip, gen))
             yb = train_y[idx]
             logits = model(xb)

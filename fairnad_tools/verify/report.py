@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 ErrorCode = Literal[
     "ok",
@@ -34,17 +34,38 @@ class VerifyReport(BaseModel):
     """Outcome of verifying one candidate file.
 
     ``ok``/``code``/``message``/``params``/``flops``/``seconds`` are the contract other
-    tools read; ``weighted_layers`` and ``signature`` are extra measurements.
+    tools read; the rest are extra measurements. ``params`` is the model size (every
+    parameter, frozen included, shared ones once); ``flops`` the multiply-accumulates for one
+    image, the sum of ``macs_by_operator``. When ``uncounted_ops`` is not empty the message of a
+    passing report says which operators the MAC count leaves out.
     """
 
     ok: bool
     code: ErrorCode
     message: str
-    params: int | None = None
+    params: int | None = Field(default=None, description="parameters, frozen included, shared ones once")
     flops: int | None = Field(default=None, description="multiply-accumulates for one image")
     seconds: float = 0.0
     weighted_layers: int | None = None
     signature: str | None = Field(default=None, description="hash of the layer structure")
+    macs_by_operator: dict[str, int] | None = Field(
+        default=None,
+        description="multiply-accumulates per operator family (conv, linear, matmul, attention, other); "
+        "they add up to flops",
+    )
+    uncounted_ops: list[str] = Field(
+        default_factory=list,
+        description="operators that ran and do real work outside the counting convention (counted as 0)",
+    )
+
+    @model_validator(mode="after")
+    def _name_uncounted(self) -> VerifyReport:
+        if self.ok and self.uncounted_ops and "not counted" not in self.message:
+            self.message = (
+                f"{self.message}; warning: MACs of {', '.join(self.uncounted_ops)} not counted (outside the "
+                "convention: convolutions, linear layers, matrix products, attention), so flops is a lower bound"
+            )
+        return self
 
     @property
     def kind(self) -> Literal["ok", "execution", "budget", "structure"]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import resource
 import sys
 import traceback
@@ -19,7 +20,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from fairnad_tools.io import atomic_write_json
-from fairnad_tools.measure import count_macs, count_params, warm_up
+from fairnad_tools.measure import count_params, measure_macs, measuring, model_device_dtype, sample_images, warm_up
 from fairnad_tools.sandbox import MARK, install_guard, load_candidate
 
 
@@ -58,47 +59,74 @@ def _where(exc: BaseException, filename: str) -> str:
     return f" (model.py line {frame.lineno}, in {frame.name}: {frame.line})"
 
 
-_VIEW_NODES = ("TBackward", "ViewBackward", "PermuteBackward", "TransposeBackward", "ExpandBackward",
-               "UnsqueezeBackward", "ReshapeAliasBackward", "UnsafeViewBackward", "SqueezeBackward")  # fmt: skip
+# Autograd nodes of products (convolutions, matrix products, einsum and @ through them, bilinear,
+# fused recurrent layers, attention kernels): a weighted layer is one of these with a learned operand.
+_PRODUCT_NODE = re.compile(
+    r"(Convolution|SlowConv\w*|ConvDepthwise\w*|CudnnConvolution\w*|MkldnnConvolution|Mm|Addmm|Bmm|Baddbmm|"
+    r"Addbmm|Mv|Addmv|Dot|Vdot|Trilinear|MkldnnRnnLayer|CudnnRnn|MiopenRnn|\w*Attention\w*)Backward\d*"
+)
 
 
-def _is_weight_leaf(node: object, weights: set[int], hops: int = 1) -> bool:
-    """An AccumulateGrad of a 2+-dim parameter, possibly behind a view (Linear's weight.t())."""
-    variable = getattr(node, "variable", None)
-    if variable is not None:
-        return id(variable) in weights
-    name = type(node).__name__
-    if hops and name.startswith(_VIEW_NODES):
-        return any(_is_weight_leaf(n, weights, hops - 1) for n, _ in node.next_functions if n is not None)
-    return False
+def _is_product(node: object) -> bool:
+    return _PRODUCT_NODE.fullmatch(type(node).__name__) is not None
 
 
-def path_depth(output: torch.Tensor, model: nn.Module) -> int:
-    """Weighted layers on the longest path from input to output, read off the autograd graph.
+def path_depth(output: torch.Tensor, inputs: torch.Tensor) -> int:
+    """Weighted layers on the longest path from ``inputs`` to ``output``, read off the autograd graph.
 
-    A node counts when one of its inputs is a conv or linear weight (a parameter of two or
-    more dimensions); parallel branches do not add up, only the longest chain counts.
+    ``inputs`` must be a leaf that requires grad and ``output`` computed from it. A weighted layer
+    is a product (convolution, matrix product, einsum, ``@``, bilinear, fused recurrent or
+    attention kernel) whose operands include a learned one: a value computed from parameters
+    alone, however it reaches the product (``weight.t()``, or reshape, permute, transpose,
+    unsqueeze, expand, view or arithmetic chains, as ``einsum`` and ``@`` on raw parameters
+    build). Products of two activations (QK^T) and element-wise use of parameters (norm
+    affines, layer scale, positional embeddings) are not layers. Parallel branches do not add
+    up: only the longest chain counts.
+
+    When the model cuts the graph from its input (``x.detach()``, a stem run under
+    ``no_grad``), the walk starts where the graph does: operands without a graph count as inputs.
     """
-    weights = {id(p) for p in model.parameters() if p.dim() >= 2}
-    depth: dict[int, int] = {}
     root = output.grad_fn
     if root is None:
         return 0
+    depth = _walk(root, inputs, cut_inputs=False)
+    if depth is None:
+        depth = _walk(root, inputs, cut_inputs=True)
+    return depth or 0
+
+
+def _walk(root: object, inputs: torch.Tensor, *, cut_inputs: bool) -> int | None:
+    """Longest weighted chain from the input to ``root``; ``None`` when ``root`` does not reach the input.
+
+    Per node, in one iterative post-order pass: whether it depends on the input, whether it
+    depends on a parameter, and its depth (weighted layers on the longest chain below it).
+    """
+    data: dict[int, bool] = {}  # depends on the input
+    learned: dict[int, bool] = {}  # depends on a parameter
+    depth: dict[int, int] = {}
     stack: list[tuple[object, bool]] = [(root, False)]
     while stack:
         node, expanded = stack.pop()
         key = id(node)
         if key in depth:
             continue
-        children = [n for n, _ in node.next_functions if n is not None]
+        variable = getattr(node, "variable", None)
+        if variable is not None:  # a leaf: the input or a parameter
+            is_input = variable is inputs
+            data[key], learned[key], depth[key] = is_input, not is_input, 0
+            continue
+        edges = [n for n, _ in node.next_functions]  # type: ignore[attr-defined]
+        children = [n for n in edges if n is not None]
         if not expanded:
             stack.append((node, True))
-            stack.extend((c, False) for c in children if id(c) not in depth and not _is_weight_leaf(c, weights))
+            stack.extend((c, False) for c in children if id(c) not in depth)
             continue
-        data = [c for c in children if not _is_weight_leaf(c, weights)]  # weight branches are not the path
-        own = int(len(data) < len(children))
-        depth[key] = own + max((depth.get(id(c), 0) for c in data), default=0)
-    return depth[id(root)]
+        on_path = [c for c in children if data[id(c)]]
+        data[key] = bool(on_path) or (cut_inputs and len(children) < len(edges))
+        learned[key] = any(learned[id(c)] for c in children)
+        weighted = _is_product(node) and any(learned[id(c)] and not data[id(c)] for c in children)
+        depth[key] = int(weighted and data[key]) + max((depth[id(c)] for c in on_path), default=0)
+    return depth[id(root)] if data[id(root)] else None
 
 
 class _OpRecorder(TorchDispatchMode):
@@ -116,32 +144,116 @@ class _OpRecorder(TorchDispatchMode):
 
 
 def signature(model: nn.Module, input_shape: tuple[int, ...]) -> str:
-    """Hash of the architecture: the multiset of parameter shapes and the sequence of tensor
-    operations (with output shapes) of one forward pass. Renames and comments change nothing."""
+    """Hash of the architecture: the multiset of parameter shapes and the sequences of tensor
+    operations (with output shapes) of one forward pass per sample image. Renames and comments
+    change nothing.
+
+    The images are those MACs are measured on (:func:`fairnad_tools.measure.sample_images`:
+    normalised random images, one at a time, eval mode, fused fast path off), not one all-zero
+    image: a change inside a branch that a gate takes only on real inputs changes the signature.
+    """
     params = sorted(str(tuple(p.shape)) for p in model.parameters())
     recorder = _OpRecorder()
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), recorder:
-            model(torch.zeros(1, *input_shape))
-    finally:
-        model.train(was_training)
+    device, dtype = model_device_dtype(model)
+    with measuring(model), recorder:
+        for x in sample_images(input_shape, device=device, dtype=dtype):
+            recorder.ops.append("-- image")
+            model(x.unsqueeze(0))
     blob = "\n".join(params) + "\n--\n" + "\n".join(recorder.ops)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 class Progress:
-    """Which check is running, so an exception can be reported with the right code."""
+    """Which check is running, so an exception can be reported with the right code and a hint."""
 
     stage = "build_error"
+    hint = ""
+
+
+def _shape_text(batch: int, input_shape: tuple[int, ...]) -> str:
+    return f"({batch}, {', '.join(map(str, input_shape))})"
+
+
+_KEEP_BATCH = (
+    "the batch dimension must survive every reshape: use x.flatten(1) or torch.flatten(x, 1) (not .squeeze(), "
+    ".view(-1), .reshape(-1) or torch.flatten(x)), and never write the batch size as a constant"
+)
+
+
+def _single_image_output(model: nn.Module, input_shape: tuple[int, ...]) -> object:
+    """The model's output for one image in eval mode (as evaluation and inference run it)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model(sample_images(input_shape, 1))
+    finally:
+        model.train(was_training)
+
+
+def _check_single_image(
+    model: nn.Module, input_shape: tuple[int, ...], num_classes: int, progress: Progress
+) -> dict | None:
+    """A batch of one image must give logits of shape (1, num_classes); a failure report otherwise."""
+    progress.hint = (
+        f" (a single image, input shape {_shape_text(1, input_shape)}, eval mode; a batch of 2 ran: {_KEEP_BATCH})"
+    )
+    out = _single_image_output(model, input_shape)
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else None
+    if shape == (1, num_classes):
+        return None
+    if shape == (num_classes,):
+        cause = "the batch dimension was dropped, most likely by .squeeze() (or .view(-1)) before the classifier"
+    elif shape is None:
+        cause = f"forward returned {type(out).__name__}"
+    else:
+        cause = "the output depends on the batch size (a reshape mixes the batch with other dimensions)"
+    return {
+        "code": "bad_output_shape",
+        "message": f"output shape {shape} for a single image (input {_shape_text(1, input_shape)}, eval mode); "
+        f"expected (1, {num_classes}): {cause}; {_KEEP_BATCH}. A batch of 2 gave the right shape.",
+    }
+
+
+def _diagnose_batch_failure(model: nn.Module, input_shape: tuple[int, ...]) -> str:
+    """When a batch of 2 fails: if one image runs, say that the batch dimension is being merged."""
+    try:
+        out = _single_image_output(model, input_shape)
+    except Exception:  # noqa: BLE001 - only a diagnosis; the original error is reported
+        return ""
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    return f"; a single image runs (output {shape}), so the batch dimension is merged with the features: {_KEEP_BATCH}"
+
+
+def _no_gradient(model: nn.Module) -> str:
+    """Why no parameter received a gradient from the loss."""
+    params = list(model.parameters())
+    if not params:
+        why = "the model has no parameters; add learned layers (convolutions, linear layers)"
+    elif not any(p.requires_grad for p in params):
+        why = "every parameter is frozen (requires_grad=False); leave the layers that should learn trainable"
+    else:
+        why = "the output does not depend on any trainable parameter; connect the learned layers to the output"
+    return f"no parameter receives a gradient, so training cannot change the model: {why}"
 
 
 def exercise(model: nn.Module, input_shape: tuple[int, ...], num_classes: int, progress: Progress) -> dict:
-    """Forward, output shape, backward, finiteness, then measurements; exceptions propagate."""
-    progress.stage = "forward_error"
+    """Forward on a training batch of 2 (train mode), output shape, a single image (eval mode),
+    backward, finiteness, then measurements.
+
+    Returns the worker's result: ``code`` and ``message`` on a failure; on success ``params``,
+    ``flops`` (MACs per image), ``macs_by_operator``, ``uncounted_ops``, ``weighted_layers`` and
+    ``signature``. Exceptions propagate, with ``progress`` naming the check and a hint.
+    """
+    progress.stage, progress.hint = "forward_error", f" (input shape {_shape_text(2, input_shape)})"
     model.train()
-    out = model(torch.randn(2, *input_shape))
+    inputs = torch.randn(2, *input_shape).requires_grad_()  # a leaf: the depth walk starts here
+    try:
+        out = model(inputs.clone())  # a clone, so in-place operations on the input stay legal
+    except Exception as exc:
+        if not isinstance(exc, MemoryError) and MARK not in str(exc):
+            progress.hint += _diagnose_batch_failure(model, input_shape)
+        raise
     if not isinstance(out, torch.Tensor):
         return {
             "code": "bad_output_shape",
@@ -151,13 +263,18 @@ def exercise(model: nn.Module, input_shape: tuple[int, ...], num_classes: int, p
     if tuple(out.shape) != (2, num_classes):
         return {
             "code": "bad_output_shape",
-            "message": f"output shape {tuple(out.shape)} for input (2, {', '.join(map(str, input_shape))}); "
-            f"expected (2, {num_classes}): end with global pooling, flatten and a Linear to num_classes",
+            "message": f"output shape {tuple(out.shape)} for input {_shape_text(2, input_shape)}; "
+            f"expected (2, {num_classes}): end with global pooling, flatten(1) and a Linear to num_classes",
         }
-    depth = path_depth(out, model)
-    progress.stage = "backward_error"
+    single = _check_single_image(model, input_shape, num_classes, progress)
+    if single is not None:
+        return single
+    depth = path_depth(out, inputs)
+    progress.stage, progress.hint = "backward_error", ""
     loss = nn.functional.cross_entropy(out.float(), torch.tensor([0, num_classes - 1]))
     loss.backward()
+    if not any(p.grad is not None for p in model.parameters()):
+        return {"code": "backward_error", "message": _no_gradient(model)}
     grads_finite = all(torch.isfinite(p.grad).all().item() for p in model.parameters() if p.grad is not None)
     if not torch.isfinite(out).all().item() or not grads_finite:
         what = "outputs" if not torch.isfinite(out).all().item() else "gradients"
@@ -166,11 +283,14 @@ def exercise(model: nn.Module, input_shape: tuple[int, ...], num_classes: int, p
             "message": f"NaN or Inf in the {what} on a random input; check divisions, "
             "logs, exponentials and normalisation with zero variance",
         }
-    progress.stage = "forward_error"
+    progress.stage, progress.hint = "forward_error", " (measuring MACs on single images, eval mode)"
+    macs = measure_macs(model, input_shape)
     return {
         "code": "ok",
         "params": count_params(model),
-        "flops": count_macs(model, input_shape),
+        "flops": macs.total,
+        "macs_by_operator": macs.by_operator,
+        "uncounted_ops": list(macs.uncounted),
         "weighted_layers": depth,
         "signature": signature(model, input_shape),
     }
@@ -205,9 +325,7 @@ def verify(path: Path, parent: Path | None, input_shape: tuple[int, ...], num_cl
             detail = detail[:800] + " ..."
         if fname != str(path):
             return {"code": "build_error", "message": f"the parent model does not build: {detail}"}
-        hint = ""
-        if stage == "forward_error":
-            hint = f" (input shape (2, {', '.join(map(str, input_shape))}))"
+        hint = progress.hint if stage == "forward_error" else ""
         return {"code": stage, "message": f"{detail}{where}{hint}"}
 
 
