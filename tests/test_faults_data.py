@@ -9,8 +9,10 @@ was found and the fix. Cases: ``tests/faults/cifar_py3_pickle_keys``,
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
+import struct
 import subprocess
 import sys
 import tarfile
@@ -48,12 +50,38 @@ def make_case_cifar(case: Path, root: Path, keys: str, per_batch: int = 40, test
     return root / "cifar-10-batches-py"
 
 
+class Py2Pickler(pickle._Pickler):
+    """Writes what Python 2's cPickle wrote at protocol 2: every str, pixel payloads included, as a byte string."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_bytes(self, obj: bytes) -> None:
+        if len(obj) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
+        self.memoize(obj)
+
+    def save_str(self, obj: str) -> None:
+        self.save_bytes(obj.encode("latin1"))
+
+    dispatch[bytes] = save_bytes
+    dispatch[str] = save_str
+
+
 def dump_batch(path: Path, entry: dict, keys: str = "py3") -> None:
-    """Pickle a batch dict with its keys as ``py3`` (str), ``bytes`` (Python 3 bytes) or ``py2``.
+    """Pickle a batch dict with its keys as ``py3`` (str), ``bytes`` (Python 3 bytes), ``py2`` or ``official``.
 
     ``py2`` writes the keys as Python 2 byte strings (SHORT_BINSTRING), as the official archives
     hold them: ``encoding="latin1"`` reads them as str, ``encoding="bytes"`` as bytes.
+    ``official`` writes every string that way, the arrays' pixel bytes too, as Python 2 did.
     """
+    if keys == "official":
+        buffer = io.BytesIO()
+        Py2Pickler(buffer, protocol=2).dump(entry)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(buffer.getvalue())
+        return
     if keys == "bytes":
         entry = {k.encode(): v for k, v in entry.items()}
     blob = pickle.dumps(entry, protocol=2)
@@ -129,12 +157,18 @@ def assert_seed_trained(run_dir: Path) -> None:
 
 
 # -- case cifar_py3_pickle_keys --------------------------------------------------------------------
-@pytest.mark.parametrize("keys", ["py3", "py2"])
+@pytest.mark.parametrize("keys", ["py3", "py2", "official"])
 def test_fairnad_reads_what_torchvision_reads(tmp_path, keys):
     """expected.md: torchvision's reader loads the folder; FairNAD loads the same images and labels."""
     import torchvision.datasets.cifar as tv_cifar
 
-    folder = make_case_cifar(PY3_CASE, tmp_path, keys)
+    if keys == "official":
+        folder = tmp_path / "cifar-10-batches-py"
+        for i, name in enumerate(C10_FILES):
+            dump_batch(folder / name, {**batch(40, seed=i), "batch_label": name, "filenames": ["a.png"] * 40}, keys)
+        dump_batch(folder / "batches.meta", {"label_names": [f"c{i}" for i in range(10)], "num_vis": 3072}, keys)
+    else:
+        folder = make_case_cifar(PY3_CASE, tmp_path, keys)
     original = tv_cifar.check_integrity
     tv_cifar.check_integrity = lambda *a, **k: True  # fake files cannot match the official md5s
     try:
