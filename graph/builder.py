@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from langgraph.graph import START, StateGraph
 
+from agents.registry import RoleRegistryError
 from graph.context import RunContext
 from graph.nodes.archive import archive
 from graph.nodes.feedback import feedback
@@ -24,12 +25,18 @@ RESERVED = frozenset({"load_knowledge", "plan_round", "mutate", "train", "feedba
 
 
 def build_graph(roles: RolesSettings) -> StateGraph:
-    """The uncompiled graph; ``roles.gates`` become one node each, in order, after ``mutate``."""
+    """The uncompiled graph; ``roles.gates`` become one node each, in order, after ``mutate``.
+
+    Raises :class:`RoleRegistryError` when a gate's name is one of the graph's own nodes.
+    """
     from graph.state import RunState
 
     clash = RESERVED.intersection(roles.gates)
     if clash:
-        raise ValueError(f"gate role names may not reuse node names: {', '.join(sorted(clash))}")
+        raise RoleRegistryError(
+            f"[roles] gates may not use the graph's own node names ({', '.join(sorted(RESERVED))}): "
+            f"{', '.join(sorted(clash))}; register the gate role under another name"
+        )
     builder = StateGraph(RunState, context_schema=RunContext)
 
     # Nodes that route with Command[Literal[...]] (their destinations are in their signatures).

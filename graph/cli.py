@@ -2,40 +2,77 @@
 
 Heavy libraries (LangGraph, Chroma, sentence-transformers, torch) are imported inside
 the commands that need them, so ``fairnad verify`` and ``fairnad --help`` start fast.
+
+Exit codes: 0 done; 1 the work ran and failed (a run stopped, ``verify`` rejected the
+model, ``trace`` filters that match nothing together); 2 a usage or setup error, reported
+as one ``error:`` line before anything was done; 130 interrupted.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from agents.registry import RoleRegistryError
 from fairnad_tools.datasets import DataError
-from fairnad_tools.settings import parse_count
-from graph.settings import SettingsError, example_toml, load_settings, to_toml_data
+from fairnad_tools.settings import DataSettings, TrainSettings, parse_count
+from graph.settings import SettingsError, example_toml, load_settings, secret_keys, to_toml_data
 from graph.store import RunDirError, RunStore
 from knowledge.store import StoreError
 from knowledge.template import TemplateError
 
-USER_ERRORS = (SettingsError, RunDirError, DataError, TemplateError, StoreError, RoleRegistryError)
+try:  # typer >= 0.20 raises its own bundled copy of click's exceptions
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as click_errors  # type: ignore[no-redef]
+
+DEVICES = get_args(TrainSettings.model_fields["device"].annotation)
+DATASETS = get_args(DataSettings.model_fields["dataset"].annotation)
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one ``error:`` line without a traceback, exit code 2."""
+
+
+class _Group(TyperGroup):
+    """A command group whose unknown command is a usage error naming the closest real one."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            known = self.list_commands(ctx)
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean '{ctx.command_path} {close[0]}'?" if close else ""
+            raise UsageError(
+                f"{ctx.command_path}: no such command '{name}'{hint} Commands: {', '.join(known)} "
+                f"(see '{ctx.command_path} --help')"
+            )
+        return super().resolve_command(ctx, args)
+
+
+USER_ERRORS = (UsageError, SettingsError, RunDirError, DataError, TemplateError, StoreError, RoleRegistryError)
 
 app = typer.Typer(
     name="fairnad",
+    cls=_Group,
     help="FairNAD: open-ended neural architecture search driven by agents.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-config_app = typer.Typer(help="Show or create settings files.", no_args_is_help=True)
+config_app = typer.Typer(cls=_Group, help="Show or create settings files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
 out = Console(width=None if sys.stdout.isatty() else 200)
@@ -45,14 +82,12 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="TOML settings file (default: $FAIRNAD_CONFIG, else ./fairnad.toml)"),
 ]
-
-
-class UsageError(Exception):
-    """Bad command-line input: printed without a traceback, exit code 2."""
+DeviceOpt = Annotated[str | None, typer.Option(help=f"{', '.join(DEVICES)} (auto: the GPU when one is visible)")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")]
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -61,30 +96,37 @@ def _default_run_dir() -> Path:
     return Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
 
 
+# flag name -> (settings section, key, the option as typed)
+FLAGS = {
+    "budget": ("search", "budget", "--budget"),
+    "seed": ("search", "seed", "--seed"),
+    "dataset": ("data", "dataset", "--dataset"),
+    "data_dir": ("data", "data_dir", "--data-dir"),
+    "epochs": ("train", "epochs", "--epochs"),
+    "device": ("train", "device", "--device"),
+}
+
+
 def _overrides(**flags: Any) -> dict[str, Any]:
-    mapping = {
-        "budget": ("search", "budget"),
-        "seed": ("search", "seed"),
-        "dataset": ("data", "dataset"),
-        "data_dir": ("data", "data_dir"),
-        "epochs": ("train", "epochs"),
-        "device": ("train", "device"),
-    }
     result: dict[str, dict[str, Any]] = {}
     for key, value in flags.items():
         if value is not None:
-            section, name = mapping[key]
+            section, name, _ = FLAGS[key]
             result.setdefault(section, {})[name] = value
     return result
+
+
+FLAG_NAMES = {(section, key): option for section, key, option in FLAGS.values()}
 
 
 class _Progress:
     """A rich progress bar fed by the graph: candidates done of the budget, best accuracy."""
 
-    def __init__(self, budget: int, quiet: bool) -> None:
+    def __init__(self, budget: int | None, quiet: bool) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.quiet = quiet
+        self.started = False
         self.best: float | None = None
         self.progress = Progress(
             TextColumn("[bold]candidates"), BarColumn(), MofNCompleteColumn(),
@@ -94,30 +136,40 @@ class _Progress:
         self.task = self.progress.add_task("run", total=budget, best="best val -")
 
     def __call__(self, event: dict[str, Any]) -> None:
+        if not self.started:  # shown from the first event on: a refused resume shows no bar
+            self.progress.start()
+            self.started = True
         if event.get("best") is not None:
             self.best = event["best"]
         best = f"best val {self.best:.2%}" if self.best is not None else "best val -"
-        self.progress.update(self.task, completed=event.get("counted", 0), best=best)
+        update: dict[str, Any] = {"completed": event.get("counted", 0), "best": best}
+        if event.get("budget") is not None:  # an extended run shows its new budget
+            update["total"] = event["budget"]
+        self.progress.update(self.task, **update)
 
     def __enter__(self) -> _Progress:
-        self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.started:
+            self.progress.stop()
 
 
-def _drive(fn: Any, store: RunStore, budget: int, quiet: bool) -> None:
-    done = store.read_summary().get("counted", 0) if store.summary_file.is_file() else 0
+def _drive(fn: Any, store: RunStore, budget: int | None, quiet: bool) -> dict[str, Any]:
+    """Run ``fn(store, progress)`` under a progress bar (shown from the first event), print the summary."""
     try:
         with _Progress(budget, quiet) as progress:
-            progress({"counted": done})
             summary = fn(store, progress)
     except KeyboardInterrupt:
         _fail(f"interrupted; finished candidates are kept. Continue with: fairnad resume {store.root}", 130)
     _print_summary(summary, store.root)
     if summary["status"] == "stopped":
-        _fail(f"the run stopped: {summary.get('stop_reason')}", 1)
+        _fail(
+            f"the run stopped: {summary.get('stop_reason')}. To try again: fairnad resume {store.root} "
+            f"--budget N (N > {summary['counted']})",
+            1,
+        )
+    return summary
 
 
 @app.command()
@@ -126,57 +178,105 @@ def run(
         Path | None, typer.Option("--run-dir", "-o", help="run directory (default: runs/run-<time>)")
     ] = None,
     budget: Annotated[int | None, typer.Option(help="candidates that reach training")] = None,
-    dataset: Annotated[str | None, typer.Option(help="digits (bundled), cifar10, cifar100")] = None,
+    dataset: Annotated[str | None, typer.Option(help=f"{', '.join(DATASETS)} (digits is bundled)")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="folder with the CIFAR files")] = None,
     epochs: Annotated[int | None, typer.Option(help="training epochs per candidate")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda")] = None,
+    device: DeviceOpt = None,
     seed: Annotated[int | None, typer.Option(help="search seed")] = None,
     config: ConfigOpt = None,
-    resume: Annotated[bool, typer.Option("--resume", help="continue the run already in --run-dir")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="continue the run in --run-dir (as 'fairnad resume'; --budget extends it)")
+    ] = False,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Run a search (by default: the bundled digits data, built-in agents, the CPU)."""
-    from graph.runner import preflight, start_run
+    """Run a search (by default: the bundled digits data, built-in agents, the CPU).
 
-    store = RunStore(run_dir or _default_run_dir())
+    Everything that can be checked before the run starts (settings, roles, knowledge files,
+    the device, the dataset's files and content) is checked before the run folder exists.
+    """
+    from graph.runner import check_start, start_run
+
     if resume:
-        if store.holds_run():
-            resume_cmd(store.root, quiet)
-            return
-        _fail(f"--resume: {store.root} holds no run to resume; drop --resume to start one there")
+        if run_dir is None:
+            raise UsageError("--resume needs --run-dir DIR, the run to continue (or use 'fairnad resume DIR')")
+        given = {"--dataset": dataset, "--data-dir": data_dir, "--epochs": epochs, "--seed": seed, "--config": config}
+        cannot = [flag for flag, value in given.items() if value is not None]
+        if cannot:
+            raise UsageError(
+                f"{', '.join(cannot)} cannot act on a resumed run: it keeps the settings it was started with "
+                f"({Path(run_dir) / 'settings.toml'}); drop {'them' if len(cannot) > 1 else 'it'}, or start a "
+                "new run in another --run-dir (only --budget and --device apply when resuming)"
+            )
+        if not RunStore(run_dir).holds_run():
+            raise UsageError(f"--resume: {RunStore(run_dir).root} holds no run to resume; drop --resume to start one")
+        resume_cmd(run_dir, budget=budget, device=device, quiet=quiet)
+        return
+    store = RunStore(run_dir or _default_run_dir())
     settings = load_settings(
         config,
         _overrides(budget=budget, seed=seed, dataset=dataset, data_dir=data_dir, epochs=epochs, device=device),
+        flags=FLAG_NAMES,
     )
-    preflight(settings)
-    store.check_new()
+    check_start(settings, store)
     err.print(
         f"FairNAD run in [bold]{store.root}[/]: {settings.data.dataset}, budget {settings.search.budget}, "
         f"llm {settings.llm.provider}, device {settings.train.device}",
         highlight=False,
+        soft_wrap=True,
     )
-    _drive(lambda s, p: start_run(settings, s, p), store, settings.search.budget, quiet)
+
+    def start(s: RunStore, progress: _Progress) -> dict[str, Any]:
+        progress({"counted": 0, "budget": settings.search.budget})
+        return start_run(settings, s, progress, checked=True)
+
+    _drive(start, store, settings.search.budget, quiet)
 
 
 @app.command("resume")
 def resume_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="the run directory")],
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="the run directory")],
+    budget: Annotated[
+        int | None,
+        typer.Option(help="the run's new budget: at least what it has counted; more extends it, finished or not"),
+    ] = None,
+    device: DeviceOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Continue an interrupted run from its last checkpoint (finished candidates are kept)."""
-    from graph.runner import resume_run
+    """Continue a run from its last checkpoint (finished candidates are kept), or extend it with --budget.
+
+    Without --budget the run keeps its saved budget (an earlier extension included). A
+    finished run continues from its current Pareto front, statistics and candidate ids.
+    """
+    from graph.runner import ResumeError, resume_run
 
     store = RunStore(run_dir)
     store.info()
-    budget = _saved_budget(store)
-    err.print(f"FairNAD: resuming {store.root}", highlight=False)
-    _drive(lambda s, p: resume_run(s, p), store, budget, quiet)
+    plans: list[Any] = []
 
+    def announce(plan: Any) -> None:
+        plans.append(plan)
+        change = f", budget {plan.previous_budget} -> {plan.budget}" if plan.budget != plan.previous_budget else ""
+        what = "resuming" if plan.continues else "nothing to resume in"
+        err.print(
+            f"FairNAD: {what} {store.root} ({plan.status}, {plan.counted} of {plan.budget} counted{change}, "
+            f"device {plan.settings.train.device})",
+            highlight=False,
+            soft_wrap=True,
+        )
 
-def _saved_budget(store: RunStore) -> int:
-    from graph.settings import settings_from_file
-
-    return settings_from_file(store.settings_file).search.budget
+    try:
+        summary = _drive(
+            lambda s, p: resume_run(s, p, budget=budget, device=device, on_plan=announce), store, None, quiet
+        )
+    except ResumeError as exc:
+        raise UsageError(str(exc)) from None
+    if plans and not plans[0].continues and summary["status"] in ("finished", "stopped"):
+        err.print(
+            f"the run is {summary['status']} with {summary['counted']} of {summary['budget']} counted; "
+            f"to train more: fairnad resume {store.root} --budget N (N > {summary['counted']})",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 # -- inspecting runs -------------------------------------------------------------------------
@@ -190,8 +290,8 @@ def _fmt_acc(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
 
-def _print_summary(summary: dict[str, Any], root: Path) -> None:
-    table = Table(title=f"{summary['run_id']} ({summary['dataset']}): {summary['status']}, "
+def _print_summary(summary: dict[str, Any], root: Path, status: str | None = None) -> None:
+    table = Table(title=f"{summary['run_id']} ({summary['dataset']}): {status or summary['status']}, "
                   f"{summary['counted']}/{summary['budget']} counted", title_justify="left")  # fmt: skip
     for column in (
         "id",
@@ -231,29 +331,86 @@ def _print_summary(summary: dict[str, Any], root: Path) -> None:
 
 
 @app.command()
-def status(run_dir: Annotated[Path, typer.Argument(help="the run directory")]) -> None:
-    """Print a run's candidates table and Pareto front."""
+def status(run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="the run directory")]) -> None:
+    """Print a run's state, candidates table and Pareto front.
+
+    The state is "running" only while a FairNAD process holds the run's lock; a run whose
+    process was killed or stopped reads "interrupted", with the command that continues it.
+    """
     store = RunStore(run_dir)
     summary = store.read_summary()
-    _print_summary(summary, store.root)
+    state = summary["status"]
+    holder = store.lock_holder()
+    if holder is not None:  # a process works on it now (an extension of a finished run included)
+        state = f"running (pid {holder})" if holder > 0 else "running"
+    elif state == "running":
+        state = "interrupted"
+    _print_summary(summary, store.root, state)
     if summary["status"] == "stopped":
-        out.print(f"stopped: {summary.get('stop_reason')}")
+        out.print(f"stopped: {summary.get('stop_reason')}", highlight=False, markup=False, soft_wrap=True)
+    if state == "interrupted":
+        out.print(
+            f"interrupted: no FairNAD process works on this run (it was killed or stopped before the end); "
+            f"continue with: fairnad resume {store.root}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    elif holder is None and summary["status"] in ("finished", "stopped"):
+        out.print(f"to train more: fairnad resume {store.root} --budget N (N > {summary['counted']})", highlight=False)
+
+
+def _id_ranges(ids: list[str]) -> str:
+    """``0000, 0001, 0002, 0005`` -> ``0000-0002, 0005`` (numeric ids; others listed as they are)."""
+    numeric = sorted(i for i in ids if i.isdigit())
+    parts: list[str] = []
+    start = prev = None
+    for cid in numeric:
+        if prev is not None and int(cid) == int(prev) + 1:
+            prev = cid
+            continue
+        if start is not None:
+            parts.append(start if start == prev else f"{start}-{prev}")
+        start = prev = cid
+    if start is not None:
+        parts.append(start if start == prev else f"{start}-{prev}")
+    return ", ".join(parts + sorted(i for i in ids if not i.isdigit()))
 
 
 @app.command()
 def trace(
-    run_dir: Annotated[Path, typer.Argument(help="the run directory")],
-    role: Annotated[str | None, typer.Option(help="only this role's events")] = None,
-    candidate: Annotated[str | None, typer.Option(help="only this candidate's events")] = None,
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="the run directory")],
+    role: Annotated[
+        str | None, typer.Option(help="only events whose role/tool column shows this (e.g. verifier, train)")
+    ] = None,
+    candidate: Annotated[str | None, typer.Option(help="only this candidate's events (1 or 0001)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="raw JSON lines")] = False,
 ) -> None:
-    """Print a run's trace readably (every role step, tool call and error)."""
-    from graph.trace import read_trace
+    """Print a run's trace readably (every role step, tool call and error).
+
+    Filters match what the table shows. A value the trace never holds is a usage error
+    (exit 2) that lists the values it does hold; filters that each exist but never meet
+    in one event print nothing and exit 1.
+    """
+    from graph.trace import actor, candidate_id, read_trace, trace_values
 
     store = RunStore(run_dir)
     store.info()
     if not store.trace_file.is_file():
         _fail(f"{store.trace_file} does not exist yet")
+    if role is not None or candidate is not None:
+        values = trace_values(store.trace_file)
+        if role is not None and role.lower() not in values.actors:
+            close = difflib.get_close_matches(role.lower(), values.actors, n=1)
+            hint = f"; did you mean --role {close[0]}?" if close else ""
+            raise UsageError(
+                f"--role {role}: no event in this trace shows that role or tool{hint} "
+                f"Roles and tools in it: {', '.join(values.actors)}"
+            )
+        if candidate is not None and candidate_id(candidate) not in values.candidates:
+            raise UsageError(
+                f"--candidate {candidate}: this trace has no events of candidate {candidate_id(candidate)}. "
+                f"Candidates in it: {_id_ranges(values.candidates) or 'none yet'}"
+            )
     shown = 0
     for event in read_trace(store.trace_file, role=role, candidate=candidate):
         shown += 1
@@ -261,7 +418,7 @@ def trace(
             print(json.dumps(event))
             continue
         ts = event["ts"][11:19]
-        who = event.get("role") or event.get("tool") or "-"
+        who = actor(event) or "-"
         cand = event.get("candidate") or ""
         line = f"{ts} {event['event']:<13} {who:<10} {cand:<5}"
         if "given" in event:
@@ -273,7 +430,15 @@ def trace(
             line += f" ({event['seconds']:.1f} s)"
         out.print(line, highlight=False, markup=False, soft_wrap=True)
     if shown == 0:
-        err.print("no matching events", highlight=False)
+        if role is not None and candidate is not None:
+            err.print(
+                f"no event shows both role/tool {role} and candidate {candidate_id(candidate)} "
+                "(each occurs in the trace, never together)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1)
+        err.print("the trace holds no events yet", highlight=False)
 
 
 # -- verify ----------------------------------------------------------------------------------
@@ -299,7 +464,7 @@ def _count(text: str, flag: str) -> int:
 
 @app.command()
 def verify(
-    file: Annotated[Path, typer.Argument(help="candidate model.py")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="candidate model.py")],
     parent: Annotated[Path | None, typer.Option(help="parent model.py: also check the architecture changed")] = None,
     input_shape: Annotated[str, typer.Option(help="C,H,W")] = "3,32,32",
     num_classes: Annotated[int, typer.Option(min=1, help="classes of the output layer")] = 10,
@@ -366,19 +531,26 @@ def graph_cmd(config: ConfigOpt = None) -> None:
 
 @config_app.command("show")
 def config_show(config: ConfigOpt = None) -> None:
-    """Print the effective settings (defaults < file < FAIRNAD_* variables)."""
+    """Print the effective settings as TOML (defaults < file < FAIRNAD_* variables); secrets as ***."""
     import tomli_w
 
     settings = load_settings(config)
     data = to_toml_data(settings)
-    if settings.llm.api_key is not None:
-        data.setdefault("llm", {})["api_key"] = "***"
+    for loc in secret_keys():
+        value: Any = settings
+        for part in loc:
+            value = getattr(value, part)
+        if value is not None:
+            section = data
+            for part in loc[:-1]:
+                section = section.setdefault(part, {})
+            section[loc[-1]] = "***"
     print(tomli_w.dumps(data), end="")
 
 
 @config_app.command("init")
 def config_init(
-    path: Annotated[Path, typer.Argument(help="file to write")] = Path("fairnad.toml"),
+    path: Annotated[Path, typer.Argument(metavar="[PATH]", help="file to write")] = Path("fairnad.toml"),
     force: Annotated[bool, typer.Option("--force", help="overwrite an existing file")] = False,
 ) -> None:
     """Write an example settings file generated from the settings model."""
@@ -402,23 +574,92 @@ def _main(
         raise typer.Exit(0)
 
 
+# -- usage errors ----------------------------------------------------------------------------
+def _option_names(ctx: Any) -> list[str]:
+    names: list[str] = []
+    command = getattr(ctx, "command", None)
+    if command is None:
+        return names
+    for param in command.get_params(ctx):
+        names.extend(o for o in (*param.opts, *param.secondary_opts) if o.startswith("-"))
+    return names
+
+
+def _command_path(argv: list[str]) -> str:
+    """The command a user typed (``fairnad config show``), for errors raised without a context."""
+    import typer.main
+
+    command: Any = typer.main.get_command(app)
+    path = ["fairnad"]
+    for arg in argv:
+        if arg.startswith("-"):
+            continue
+        sub = command.commands.get(arg) if hasattr(command, "commands") else None
+        if sub is None:
+            break
+        command = sub
+        path.append(arg)
+    return " ".join(path)
+
+
+def _given_value(argv: list[str], opts: list[str]) -> str | None:
+    """The text typed after an option (``--budget abc`` or ``--budget=abc``), for error messages."""
+    for i, arg in enumerate(argv):
+        for opt in opts:
+            if arg == opt and i + 1 < len(argv):
+                return argv[i + 1]
+            if arg.startswith(f"{opt}="):
+                return arg[len(opt) + 1 :]
+    return None
+
+
+def usage_message(exc: Exception, argv: list[str]) -> str:
+    """One line for a usage error raised by the command-line parser (typer's bundled click).
+
+    Names the command, what was wrong, the closest real option (``difflib`` over the
+    command's own option names) and where the help is.
+    """
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", None) or _command_path(argv)
+    helps = f"see '{path} --help'"
+    param = getattr(exc, "param", None)
+    if isinstance(exc, click_errors.NoSuchOption):
+        options = _option_names(ctx)
+        close = difflib.get_close_matches(exc.option_name, options, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ";"
+        return f"{path}: no such option {exc.option_name}{hint} Options: {', '.join(options)}"
+    text = exc.format_message().strip().rstrip(".")
+    text = text[:1].lower() + text[1:]
+    if isinstance(exc, click_errors.MissingParameter):
+        about = getattr(param, "help", None)
+        usage = ctx.get_usage().strip().removeprefix("Usage: ") if ctx is not None else path
+        usage = re.sub(r"\{([^{}]+)\}", r"\1", usage)  # typer writes a required argument as {NAME}
+        return f"{path}: {text}" + (f" ({about})" if about else "") + f"; usage: {usage}"
+    if isinstance(exc, click_errors.BadParameter):
+        opts = [o for o in getattr(param, "opts", []) if o.startswith("-")]
+        given = _given_value(argv, opts) if opts else None
+        got = f" (got {given!r})" if given is not None else ""
+        return f"{path}: {text}{got}; {helps}"
+    return f"{path}: {text}; {helps}"
+
+
 def run_cli(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one clear line and a non-zero exit, never a traceback."""
+    """Entry point: user errors become one ``error:`` line and a non-zero exit, never a traceback."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        code = app(args=argv, standalone_mode=False)  # click returns the code of typer.Exit here
+        code = app(args=args, prog_name="fairnad", standalone_mode=False)  # returns typer.Exit's code
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except (UsageError, *USER_ERRORS) as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2 if isinstance(exc, UsageError | SettingsError) else 1)
-    except KeyboardInterrupt:
+    except click_errors.NoArgsIsHelpError as exc:  # 'fairnad' or 'fairnad config' alone: the help
+        print(exc.ctx.get_help() if exc.ctx is not None else exc.format_message(), file=sys.stderr)
+        sys.exit(2)
+    except click_errors.ClickException as exc:
+        err.print(f"[bold red]error:[/] {escape(usage_message(exc, args))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except USER_ERRORS as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click's own usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

@@ -8,18 +8,30 @@ and an idempotent train step that reuses a finished ``metrics.json``.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
 
 from fairnad_tools.datasets import check_dataset
+from fairnad_tools.io import atomic_write_text
 from graph import version
 from graph.builder import build_graph
-from graph.context import ProgressFn, RunContext
-from graph.settings import FairNADSettings, SettingsError, example_toml, settings_from_file, to_toml_data
-from graph.state import RunState
+from graph.context import ProgressFn, RunContext, make_roles
+from graph.settings import (
+    FairNADSettings,
+    Layer,
+    SettingsError,
+    example_toml,
+    resumed_settings,
+    settings_from_file,
+    to_toml_data,
+    validate_layer,
+)
+from graph.state import FINAL_STATUSES, RunState, counted
 from graph.store import RunDirError, RunStore
 
 
@@ -57,10 +69,42 @@ def _settings_toml(settings: FairNADSettings) -> str:
     return "# Resolved settings of this run (fairnad resume reads them).\n" + tomli_w.dumps(to_toml_data(settings))
 
 
+def check_device(device: str) -> None:
+    """Refuse ``train.device = "cuda"`` when torch sees no CUDA GPU; ``auto`` and ``cpu`` always pass.
+
+    Without this check every candidate would fail in its training worker, after the run
+    folder exists (``fairnad_tools.train_worker`` raises the same fault there).
+    Raises :class:`SettingsError` with the fix.
+    """
+    if device != "cuda":
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    if torch.version.cuda is None:
+        why = f"this torch build ({torch.__version__}) has no CUDA support"
+    else:
+        why = (
+            f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no GPU: check the driver "
+            "(nvidia-smi) and CUDA_VISIBLE_DEVICES"
+        )
+    raise SettingsError(
+        f"bad value for 'train.device': 'cuda', but {why}. Use --device auto (the GPU when one is "
+        "visible, else the CPU) or --device cpu"
+    )
+
+
 def preflight(settings: FairNADSettings) -> None:
-    """Checks that need no run directory: the dataset's files and the configured roles."""
-    check_dataset(settings.data.dataset, settings.data.data_dir)
-    RunContext.validate_roles(settings)
+    """Every check that needs no run directory, so a doomed run never creates one.
+
+    In order, cheapest first: the seed model, the configured roles and the knowledge they
+    load (template, idea files), the training device, then the dataset's files and content
+    (:func:`fairnad_tools.datasets.check_dataset`). Called before a run folder is created
+    and again when a run is resumed (the machine or the data may have changed since).
+    Raises :class:`SettingsError`, :class:`RoleRegistryError`, ``TemplateError`` or
+    ``DataError``, each naming the problem and the fix.
+    """
     from fairnad_tools.arch.seeds import SEEDS
 
     if settings.search.seed_model not in SEEDS:
@@ -68,11 +112,31 @@ def preflight(settings: FairNADSettings) -> None:
             f"bad value for 'search.seed_model': {settings.search.seed_model!r} is not a built-in seed; "
             f"valid: {', '.join(SEEDS)}"
         )
+    parts, _ = make_roles(settings)
+    build_graph(settings.roles)  # gate names must not clash with the graph's own nodes
+    load_bank = getattr(parts["extractor"], "load_bank", None)
+    if callable(load_bank):  # the template and idea files the run will read
+        load_bank()
+    check_device(settings.train.device)
+    check_dataset(settings.data.dataset, settings.data.data_dir)
 
 
-def start_run(settings: FairNADSettings, store: RunStore, progress: ProgressFn | None = None) -> dict[str, Any]:
-    """Create the run in ``store`` and drive it to the end; returns ``summary.json``'s content."""
+def check_start(settings: FairNADSettings, store: RunStore) -> None:
+    """All a new run needs, checked before its folder exists: the folder, then :func:`preflight`."""
+    store.check_new()
     preflight(settings)
+
+
+def start_run(
+    settings: FairNADSettings, store: RunStore, progress: ProgressFn | None = None, *, checked: bool = False
+) -> dict[str, Any]:
+    """Create the run in ``store`` and drive it to the end; returns ``summary.json``'s content.
+
+    Runs :func:`check_start` first unless the caller has (``checked=True``), so nothing is
+    created when a check fails.
+    """
+    if not checked:
+        check_start(settings, store)
     store.lock()
     try:
         run_id = store.create(_settings_toml(settings), version())
@@ -83,21 +147,147 @@ def start_run(settings: FairNADSettings, store: RunStore, progress: ProgressFn |
         store.unlock()
 
 
-def resume_run(store: RunStore, progress: ProgressFn | None = None) -> dict[str, Any]:
-    """Continue the run in ``store`` from its last checkpoint."""
+class ResumeError(ValueError):
+    """A resume cannot do what was asked (a budget below what the run has counted, a flag with nothing to act on)."""
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """What a resume will do, decided under the run's lock before anything runs.
+
+    ``budget`` is the run's budget from now on; ``counted`` the candidates that reached
+    training so far, ``in_flight`` those planned but not final (each may still count);
+    ``continues`` is False when the run is over and stays over (nothing to run).
+    """
+
+    settings: FairNADSettings
+    budget: int
+    previous_budget: int
+    counted: int
+    in_flight: int
+    status: str
+    continues: bool
+
+
+def plan_resume(
+    store: RunStore,
+    values: RunState,
+    saved: FairNADSettings,
+    *,
+    budget: int | None = None,
+    device: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ResumePlan:
+    """Decide a resume from the checkpointed ``values`` and the flags; raise before anything changes.
+
+    The budget is ``budget`` when given, else the saved one (which an earlier extension
+    wrote). It may be anything from the candidates counted plus those in flight upwards:
+    larger extends the run, finished or stopped ones included, from its current state
+    (candidates, statistics, next id); smaller raises :class:`ResumeError`. A stopped run
+    (too many rejections in a row) is continued only when ``budget`` is given, and then
+    gets a fresh count of rejections. ``device``
+    replaces ``train.device``. Secrets come from ``env`` again; other ``FAIRNAD_*``
+    variables must agree with the saved settings (:func:`resumed_settings`).
+    """
+    flags: dict[tuple[str, ...], str] = {}
+    overrides: dict[str, dict[str, Any]] = {}
+    if budget is not None:
+        flags[("search", "budget")] = "--budget"
+        overrides.setdefault("search", {})["budget"] = budget
+    if device is not None:
+        flags[("train", "device")] = "--device"
+        overrides.setdefault("train", {})["device"] = device
+    if overrides:
+        validate_layer(overrides, Layer("command-line option", flags))
+    settings = resumed_settings(saved, store.settings_file, env, overridden=flags)
+    candidates = dict(values.get("candidates", {}))
+    done = counted(values)
+    in_flight = sum(1 for c in candidates.values() if c["status"] not in FINAL_STATUSES)
+    previous = int(values.get("budget", saved.search.budget))
+    status = str(values.get("status", "running")) if values else "running"
+    target = budget if budget is not None else saved.search.budget
+    floor = done + in_flight
+    if target < floor:
+        what = f"{done} candidates counted" + (f" and {in_flight} in flight" if in_flight else "")
+        raise ResumeError(
+            f"--budget {target} is below what run {store.root} already holds ({what}); the budget "
+            f"counts candidates that reached training, so give --budget {floor} or more (now {previous})"
+        )
+    over = status in ("finished", "stopped")
+    # a stopped run (too many rejections in a row) is tried again only when asked for with --budget
+    asked = budget is not None or target != previous
+    continues = not over or (target > done and (status == "finished" or asked))
+    if not continues and device is not None:
+        raise ResumeError(
+            f"--device has nothing to act on: run {store.root} is {status} with {done} of {target} counted; "
+            f"extend it with --budget N (N > {done}) to train more, or drop --device"
+        )
+    train = settings.train if device is None else settings.train.model_copy(update={"device": device})
+    search = settings.search.model_copy(update={"budget": target})  # both validated above
+    settings = settings.model_copy(update={"search": search, "train": train})
+    return ResumePlan(settings, target, previous, done, in_flight, status, continues)
+
+
+def resume_run(
+    store: RunStore,
+    progress: ProgressFn | None = None,
+    *,
+    budget: int | None = None,
+    device: str | None = None,
+    env: Mapping[str, str] | None = None,
+    on_plan: Callable[[ResumePlan], None] | None = None,
+) -> dict[str, Any]:
+    """Continue the run in ``store`` from its last checkpoint, with a new budget or device if given.
+
+    A finished or stopped run continues when the budget grows past what it counted;
+    otherwise its summary is returned unchanged. Everything is checked (the budget, the
+    environment, :func:`preflight` on the resulting settings) under the run's lock before
+    anything is written; then a changed budget or device is saved to ``settings.toml``,
+    so a later plain resume keeps it, and the checkpointed state takes the new budget.
+    ``on_plan`` is told the decided :class:`ResumePlan` before the run continues.
+    Raises :class:`ResumeError`, :class:`SettingsError`, :class:`RunDirError` (and the
+    errors of :func:`preflight`).
+    """
     info = store.info()
     store.lock()
     try:
-        settings = settings_from_file(store.settings_file)
+        saved = settings_from_file(store.settings_file)
         run_id = info["run_id"]
-        with _compiled(store, settings) as app:
+        with _compiled(store, saved) as app:
             snapshot = app.get_state({"configurable": {"thread_id": run_id}})
-        if snapshot.values and not snapshot.next:
-            summary = store.build_summary(snapshot.values, settings.data.dataset)
-            store.write_summary(snapshot.values, settings.data.dataset)
-            return summary
-        state = None if snapshot.values else initial_state(run_id, settings.search.budget)
-        return _drive(store, settings, run_id, state, progress, resumed=True)
+        values = cast(RunState, dict(snapshot.values or {}))
+        plan = plan_resume(store, values, saved, budget=budget, device=device, env=env)
+        if plan.continues:
+            preflight(plan.settings)
+        if on_plan is not None:
+            on_plan(plan)
+        if not plan.continues:
+            return store.write_summary(values, saved.data.dataset)
+        settings = plan.settings
+        if to_toml_data(settings) != to_toml_data(saved):
+            atomic_write_text(store.settings_file, _settings_toml(settings))
+        if values and (plan.status != "running" or plan.budget != plan.previous_budget):
+            # status and summary show the extension at once, not after its first round
+            store.write_summary(
+                cast(RunState, {**values, "budget": plan.budget, "status": "running", "stop_reason": None}),
+                settings.data.dataset,
+            )
+        if progress is not None:
+            progress({"counted": plan.counted, "budget": plan.budget})
+        start: RunState | Command | None
+        if not values:
+            start = initial_state(run_id, settings.search.budget)
+        elif plan.status in ("finished", "stopped"):
+            start = Command(
+                update={"budget": plan.budget, "status": "running", "stop_reason": None, "consecutive_rejections": 0},
+                goto="plan_round",
+            )
+        elif plan.budget != plan.previous_budget:
+            start = Command(update={"budget": plan.budget})
+        else:
+            start = None
+        extended = plan.previous_budget if plan.budget != plan.previous_budget else None
+        return _drive(store, settings, run_id, start, progress, resumed=True, previous_budget=extended)
     finally:
         store.unlock()
 
@@ -106,18 +296,20 @@ def _drive(
     store: RunStore,
     settings: FairNADSettings,
     run_id: str,
-    state: RunState | None,
+    start: RunState | Command | None,
     progress: ProgressFn | None,
     resumed: bool = False,
+    previous_budget: int | None = None,
 ) -> dict[str, Any]:
     ctx = RunContext.create(settings, store, progress)
     budget = settings.search.budget
     config = {"configurable": {"thread_id": run_id}, "recursion_limit": recursion_limit(settings, budget)}
+    extra = {} if previous_budget is None else {"previous_budget": previous_budget}
     ctx.tracer.emit("run_resumed" if resumed else "run_started", run_id=run_id, budget=budget,
-                    dataset=settings.data.dataset)  # fmt: skip
+                    dataset=settings.data.dataset, device=settings.train.device, **extra)  # fmt: skip
     try:
         with _compiled(store, settings) as app:
-            final = app.invoke(state, config, context=ctx, durability="sync")
+            final = app.invoke(start, config, context=ctx, durability="sync")
         summary = store.write_summary(final, settings.data.dataset)
         ctx.tracer.emit("run_ended", status=summary["status"], stop_reason=summary.get("stop_reason"),
                         counted=summary["counted"], best=summary["best"], pareto=summary["pareto"])  # fmt: skip
@@ -130,4 +322,4 @@ def _drive(
         ctx.tracer.close()
 
 
-__all__ = ["RunDirError", "example_toml", "resume_run", "start_run"]
+__all__ = ["ResumeError", "RunDirError", "example_toml", "preflight", "resume_run", "start_run"]

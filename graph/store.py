@@ -17,7 +17,6 @@ process off a directory in use.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import time
@@ -84,7 +83,11 @@ class RunStore:
             ) from None
 
     def check_new(self) -> None:
-        """Refuse a directory that holds another run, holds other files, or is not writable."""
+        """Refuse a directory that holds another run, holds other files, or cannot be written.
+
+        Creates nothing (checks before a run starts must leave no folder behind); the folder
+        is made when the run takes its lock (:meth:`lock`). Raises :class:`RunDirError`.
+        """
         if self.root.exists() and not self.root.is_dir():
             raise RunDirError(f"{self.root} exists and is not a directory; choose another --run-dir")
         if self.holds_run():
@@ -93,17 +96,16 @@ class RunStore:
                 f"{self.root} already holds run {info.get('run_id', '?')}; continue it with "
                 f"'fairnad resume {self.root}' or choose another --run-dir"
             )
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / f".write-test-{os.getpid()}"
-            probe.write_text("ok")
-            probe.unlink()
-        except OSError as exc:
-            reason = "permission denied" if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else exc.strerror
+        existing = self.root
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise RunDirError(f"{existing} is not a directory, so {self.root} cannot be made; choose another --run-dir")
+        if not os.access(existing, os.W_OK | os.X_OK):
             raise RunDirError(
-                f"cannot write to run directory {self.root} ({reason}); choose another --run-dir"
-            ) from None
-        if any(p.name not in {".lock"} for p in self.root.iterdir()):
+                f"cannot write to run directory {self.root} (permission denied in {existing}); choose another --run-dir"
+            )
+        if existing == self.root and any(p.name not in {".lock"} for p in self.root.iterdir()):
             raise RunDirError(f"{self.root} is not empty and holds no FairNAD run; choose an empty or new --run-dir")
 
     def create(self, settings_toml: str, version: str) -> str:
@@ -155,6 +157,28 @@ class RunStore:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
             self._lock_fd = None
+
+    def lock_holder(self) -> int | None:
+        """The pid of the process working on this run now, or ``None`` when none does.
+
+        Probes the lock with a shared, non-blocking ``flock`` released at once, so a run
+        whose process was killed (the kernel freed its lock) reads as not held. Returns
+        ``-1`` when the lock is held but the holder wrote no pid yet.
+        """
+        try:
+            fd = os.open(self.root / ".lock", os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                text = os.read(fd, 64).decode(errors="replace").strip()
+                return int(text) if text.isdigit() else -1
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
 
     # -- candidate files ---------------------------------------------------------------
     def write_text(self, cid: str, name: str, text: str) -> Path:

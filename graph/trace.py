@@ -12,7 +12,8 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,16 +68,57 @@ class TraceWriter:
                 self._handle.close()
 
 
-def read_trace(path: Path, role: str | None = None, candidate: str | None = None) -> Iterator[dict[str, Any]]:
-    """Events of a trace, optionally only one role's or one candidate's; torn lines skipped."""
+def actor(event: Mapping[str, Any]) -> str | None:
+    """What the trace's role/tool column shows for an event: its role, else its tool (``train``)."""
+    return event.get("role") or event.get("tool")
+
+
+def candidate_id(text: str) -> str:
+    """A candidate id as the run writes it: ``"1"``, ``"01"`` and ``"0001"`` all give ``"0001"``."""
+    text = text.strip()
+    return f"{int(text):04d}" if text.isdigit() else text
+
+
+def _events(path: Path) -> Iterator[dict[str, Any]]:
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             try:
                 event = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by a crash
-            if role is not None and event.get("role") != role:
-                continue
-            if candidate is not None and event.get("candidate") != candidate:
-                continue
-            yield event
+            if isinstance(event, dict):
+                yield event
+
+
+def read_trace(path: Path, role: str | None = None, candidate: str | None = None) -> Iterator[dict[str, Any]]:
+    """Events of a trace, optionally only one role's or tool's (as the role/tool column shows it,
+    case-insensitive) and one candidate's (``1`` matches ``0001``); torn lines skipped."""
+    wanted_role = role.lower() if role is not None else None
+    wanted_candidate = candidate_id(candidate) if candidate is not None else None
+    for event in _events(path):
+        if wanted_role is not None and (actor(event) or "").lower() != wanted_role:
+            continue
+        if wanted_candidate is not None and candidate_id(str(event.get("candidate") or "")) != wanted_candidate:
+            continue
+        yield event
+
+
+@dataclass(frozen=True)
+class TraceValues:
+    """The filter values a trace holds: roles and tools (lower case), candidate ids; each sorted."""
+
+    actors: list[str]
+    candidates: list[str]
+
+
+def trace_values(path: Path) -> TraceValues:
+    """Every role/tool and candidate id that occurs in a trace, to list when a filter matches none."""
+    actors: set[str] = set()
+    candidates: set[str] = set()
+    for event in _events(path):
+        who = actor(event)
+        if who:
+            actors.add(str(who).lower())
+        if event.get("candidate"):
+            candidates.add(candidate_id(str(event["candidate"])))
+    return TraceValues(sorted(actors), sorted(candidates))

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from graph.settings import FairNADSettings, SettingsError, example_toml, load_settings
+from graph.settings import (
+    FairNADSettings,
+    SettingsError,
+    example_toml,
+    load_settings,
+    resumed_settings,
+    secret_keys,
+    to_toml_data,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,3 +100,112 @@ def test_example_file_is_generated_and_loads_back(tmp_path):
     assert committed == text, "fairnad.example.toml is stale: run 'fairnad config init fairnad.example.toml --force'"
     s = load_settings(write(tmp_path, text), env={})
     assert s == FairNADSettings()
+
+
+# -- the environment layer (issue 8, kind 9) ---------------------------------------------------
+def test_environment_variables_reach_the_settings_and_os_environ_is_left_alone(monkeypatch):
+    monkeypatch.setenv("FAIRNAD_TRAIN__TIME_LIMIT_S", "2")
+    monkeypatch.setenv("FAIRNAD_SEARCH__BUDGET", "5")
+    monkeypatch.setenv("FAIRNAD_LLM__API_KEY", "sk-test-0123456789")
+    before = dict(os.environ)
+    s = load_settings()  # reads os.environ itself
+    assert (s.train.time_limit_s, s.search.budget) == (2.0, 5)
+    assert s.llm.api_key is not None and s.llm.api_key.get_secret_value() == "sk-test-0123456789"
+    assert dict(os.environ) == before
+
+
+def test_nested_keys_lists_and_case_insensitive_names():
+    s = load_settings(
+        env={
+            "FAIRNAD_SEARCH__MUTATION_MIX__FAIR_IDEA": "3",
+            "fairnad_search__mutation_mix__pareto": "1",
+            "Fairnad_Roles__Gates": '["critic", "verifier"]',
+            "FAIRNAD_KNOWLEDGE__IDEAS": '["a.yaml", "b.yaml"]',
+            "FAIRNAD_VERIFY__MAX_PARAMS": "1.2M",
+        }
+    )
+    assert (s.search.mutation_mix.fair_idea, s.search.mutation_mix.pareto, s.search.mutation_mix.iterative) == (3, 1, 4)
+    assert s.roles.gates == ["critic", "verifier"]
+    assert s.knowledge.ideas == [Path("a.yaml"), Path("b.yaml")]
+    assert s.verify.max_params == 1_200_000
+
+
+def test_a_whole_table_as_json_and_empty_or_null_values():
+    s = load_settings(
+        env={"FAIRNAD_SEARCH__MUTATION_MIX": '{"fair_idea": 2, "pareto": 0}', "FAIRNAD_TRAIN__DEVICE": ""}
+    )
+    assert (s.search.mutation_mix.fair_idea, s.search.mutation_mix.pareto) == (2, 0)
+    assert s.train.device == "auto"  # an empty variable counts as unset
+    cfg_env = {"FAIRNAD_TRAIN__EPOCHS": "null"}
+    assert load_settings(env=cfg_env).train.epochs is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragments"),
+    [
+        ("FAIRNAD_TRAIN__THREADS", "notanumber", ["train.threads", "FAIRNAD_TRAIN__THREADS", "'notanumber'"]),
+        ("FAIRNAD_TRAIN__DEVICE", "gpu", ["FAIRNAD_TRAIN__DEVICE", "'auto', 'cpu' or 'cuda'"]),
+        ("FAIRNAD_SEARCH__BUDGET", "0", ["FAIRNAD_SEARCH__BUDGET", "greater than or equal to 1"]),
+        ("FAIRNAD_SEARCH__MUTATION_MIX__PARETO", "-1", ["FAIRNAD_SEARCH__MUTATION_MIX__PARETO"]),
+        ("FAIRNAD_ROLES__GATES", "critic", ["FAIRNAD_ROLES__GATES", "not JSON", '["first", "second"]']),
+        ("FAIRNAD_ROLES__GATES", "[]", ["FAIRNAD_ROLES__GATES", "at least 1 item"]),
+        ("FAIRNAD_SEARCH__MUTATION_MIX", "{fair_idea: 1}", ["FAIRNAD_SEARCH__MUTATION_MIX", "not JSON", "fair_idea"]),
+    ],
+)
+def test_bad_values_from_the_environment_name_the_variable(name, value, fragments):
+    with pytest.raises(SettingsError) as err:
+        load_settings(env={name: value})
+    for fragment in fragments:
+        assert fragment in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("FAIRNAD_SEARCH__BUGDET", "did you mean FAIRNAD_SEARCH__BUDGET?"),
+        ("FAIRNAD_TRAIN__EPOCH", "did you mean FAIRNAD_TRAIN__EPOCHS?"),
+        ("FAIRNAD_SEARCH__MUTATION_MIX__FAIR_IDAE", "did you mean FAIRNAD_SEARCH__MUTATION_MIX__FAIR_IDEA?"),
+        ("FAIRNAD_SEARCH__MUTATION_MIX_FAIR_IDEA", "did you mean FAIRNAD_SEARCH__MUTATION_MIX__FAIR_IDEA?"),
+        ("FAIRNAD_TRIAN__THREADS", "did you mean FAIRNAD_TRAIN__THREADS?"),
+        ("FAIRNAD_TRAIN_THREADS", "did you mean FAIRNAD_TRAIN__THREADS?"),
+    ],
+)
+def test_unknown_keys_from_the_environment_say_what_was_meant(name, hint):
+    with pytest.raises(SettingsError) as err:
+        load_settings(env={name: "1"})
+    assert name in str(err.value) and hint in str(err.value), str(err.value)
+
+
+def test_the_same_key_twice_and_other_fairnad_variables():
+    with pytest.raises(SettingsError, match="both set search.budget"):
+        load_settings(env={"FAIRNAD_SEARCH__BUDGET": "3", "fairnad_search__budget": "4"})
+    s = load_settings(env={"FAIRNAD_FORKSERVER": "0", "FAIRNAD_UPDATE_SNAPSHOTS": "1"})
+    assert s == FairNADSettings()
+
+
+def test_flag_errors_name_the_flag():
+    with pytest.raises(SettingsError) as err:
+        load_settings(overrides={"train": {"device": "tpu"}}, env={}, flags={("train", "device"): "--device"})
+    assert "command-line option --device" in str(err.value)
+
+
+def test_secrets_are_found_from_the_model_and_never_written():
+    assert ("llm", "api_key") in secret_keys()
+    s = load_settings(env={"FAIRNAD_LLM__API_KEY": "sk-secret-0123456789", "FAIRNAD_LLM__PROVIDER": "openai"})
+    data = to_toml_data(s)
+    assert data["llm"]["provider"] == "openai" and "api_key" not in data["llm"]
+    assert "sk-secret" not in repr(data)
+
+
+def test_a_resumed_run_takes_secrets_from_the_environment_and_refuses_other_changes(tmp_path):
+    saved = load_settings(overrides={"train": {"device": "cpu"}}, env={})
+    path = tmp_path / "settings.toml"
+    same = resumed_settings(saved, path, env={"FAIRNAD_TRAIN__DEVICE": "cpu", "FAIRNAD_LLM__API_KEY": "sk-abcdefgh12"})
+    assert same.train.device == "cpu" and same.llm.api_key.get_secret_value() == "sk-abcdefgh12"
+    assert saved.llm.api_key is None  # the saved settings are not changed in place
+    with pytest.raises(SettingsError) as err:
+        resumed_settings(saved, path, env={"FAIRNAD_TRAIN__DEVICE": "auto", "FAIRNAD_SEARCH__SEED": "3"})
+    text = str(err.value)
+    assert "FAIRNAD_TRAIN__DEVICE" in text and "FAIRNAD_SEARCH__SEED" in text and str(path) in text
+    flagged = resumed_settings(saved, path, env={"FAIRNAD_TRAIN__DEVICE": "auto"}, overridden={("train", "device")})
+    assert flagged.train.device == "cpu"  # the flag decides; the runner applies it
