@@ -27,7 +27,7 @@ from typer.core import TyperGroup
 from agents.registry import RoleRegistryError
 from fairnad_tools.datasets import DataError
 from fairnad_tools.settings import DataSettings, TrainSettings, parse_count
-from graph.settings import SettingsError, example_toml, load_settings, secret_keys, to_toml_data
+from graph.settings import SettingsError, example_toml, load_settings, secret_keys, to_toml_data, toml_text
 from graph.store import RunDirError, RunStore
 from knowledge.store import StoreError
 from knowledge.template import TemplateError
@@ -532,8 +532,6 @@ def graph_cmd(config: ConfigOpt = None) -> None:
 @config_app.command("show")
 def config_show(config: ConfigOpt = None) -> None:
     """Print the effective settings as TOML (defaults < file < FAIRNAD_* variables); secrets as ***."""
-    import tomli_w
-
     settings = load_settings(config)
     data = to_toml_data(settings)
     for loc in secret_keys():
@@ -545,7 +543,7 @@ def config_show(config: ConfigOpt = None) -> None:
             for part in loc[:-1]:
                 section = section.setdefault(part, {})
             section[loc[-1]] = "***"
-    print(tomli_w.dumps(data), end="")
+    print(toml_text(data), end="")
 
 
 @config_app.command("init")

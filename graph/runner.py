@@ -29,6 +29,7 @@ from graph.settings import (
     resumed_settings,
     settings_from_file,
     to_toml_data,
+    toml_text,
     validate_layer,
 )
 from graph.state import FINAL_STATUSES, RunState, counted
@@ -64,9 +65,7 @@ def _compiled(store: RunStore, settings: FairNADSettings) -> Iterator[Any]:
 
 
 def _settings_toml(settings: FairNADSettings) -> str:
-    import tomli_w
-
-    return "# Resolved settings of this run (fairnad resume reads them).\n" + tomli_w.dumps(to_toml_data(settings))
+    return "# Resolved settings of this run (fairnad resume reads them).\n" + toml_text(to_toml_data(settings))
 
 
 def check_device(device: str) -> None:

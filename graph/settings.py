@@ -10,7 +10,9 @@ error even when a flag overrides it.
 from __future__ import annotations
 
 import difflib
+import json
 import os
+import re
 import tomllib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -474,10 +476,42 @@ def to_toml_data(settings: FairNADSettings) -> dict[str, Any]:
     return data
 
 
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else json.dumps(key)
+
+
 def _toml_value(value: Any) -> str:
+    """One TOML value on one line (arrays and tables inline); scalars written by tomli_w."""
     import tomli_w
 
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
     return tomli_w.dumps({"v": value}).strip()[4:]
+
+
+def toml_text(data: Mapping[str, Any]) -> str:
+    """Settings data as TOML with one ``key = value`` line per setting (lists inline), tables for sections.
+
+    ``tomllib.loads(toml_text(d)) == d`` for the settings' data (strings, numbers, booleans, lists).
+    """
+    lines: list[str] = []
+
+    def table(name: str, mapping: Mapping[str, Any]) -> None:
+        scalars = [(k, v) for k, v in mapping.items() if not isinstance(v, Mapping)]
+        tables = [(k, v) for k, v in mapping.items() if isinstance(v, Mapping)]
+        if name and (scalars or not tables):
+            lines.extend(["", f"[{name}]"] if lines else [f"[{name}]"])
+        lines.extend(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in scalars)
+        for key, value in tables:
+            table(f"{name}.{_toml_key(str(key))}" if name else _toml_key(str(key)), value)
+
+    table("", data)
+    return "\n".join(lines) + "\n"
 
 
 def example_toml() -> str:

@@ -146,3 +146,105 @@ def test_help_and_version_start():
     assert run_cli("--help").returncode == 0
     assert run_cli("--version").stdout.startswith("fairnad ")
     assert Path(sys.executable).exists()
+
+
+# -- usage errors: one line, exit 2, the closest real name (issue 8, kind 10) ------------------
+def assert_usage_error(result, *fragments: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert_clean_error(result, *fragments)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["status"], ["fairnad status", "missing argument", "RUN_DIR"]),
+        (["trace"], ["fairnad trace", "missing argument", "RUN_DIR"]),
+        (["resume"], ["fairnad resume", "missing argument", "RUN_DIR"]),
+        (["verify"], ["fairnad verify", "missing argument", "FILE"]),
+        (["run", "--bugdet", "3"], ["no such option --bugdet", "did you mean --budget?"]),
+        (["run", "--budget", "abc"], ["fairnad run", "--budget", "'abc'"]),
+        (["run", "--budget=abc"], ["fairnad run", "--budget", "'abc'"]),
+        (["run", "--budget"], ["fairnad run", "'--budget' requires an argument"]),
+        (["run", "--epochs", "2.5"], ["fairnad run", "--epochs", "'2.5'"]),
+        (["run", "--dataset", "cifar-10"], ["--dataset", "'digits', 'cifar10' or 'cifar100'"]),
+        (["stauts", "runs/x"], ["no such command 'stauts'", "did you mean 'fairnad status'?"]),
+        (["verfy", "m.py"], ["no such command 'verfy'", "did you mean 'fairnad verify'?"]),
+        (["xyzzy"], ["no such command 'xyzzy'", "Commands: run, resume"]),
+        (["--bogus"], ["fairnad: no such option --bogus", "--version"]),
+        (["config", "shw"], ["no such command 'shw'", "did you mean 'fairnad config show'?"]),
+        (["config", "show", "--confg", "x.toml"], ["fairnad config show", "did you mean --config?"]),
+        (["config", "show", "-c"], ["fairnad config show", "'-c' requires an argument"]),
+        (["config", "init", "a.toml", "b.toml"], ["fairnad config init", "unexpected extra argument"]),
+        (["config", "init", "--forse"], ["fairnad config init", "did you mean --force?"]),
+        (["trace", "runs/x", "--rol", "train"], ["fairnad trace", "did you mean --role?"]),
+        (["trace", "runs/x", "--jsn"], ["fairnad trace", "did you mean --json?"]),
+        (["status", "runs/a", "runs/b"], ["fairnad status", "unexpected extra argument"]),
+        (["resume", "runs/x", "--budjet", "5"], ["fairnad resume", "did you mean --budget?"]),
+        (["resume", "runs/x", "--budget", "many"], ["fairnad resume", "--budget", "'many'"]),
+        (["roles", "--confi", "x.toml"], ["fairnad roles", "did you mean --config?"]),
+        (["graph", "--config"], ["fairnad graph", "'--config' requires an argument"]),
+        (["verify", "m.py", "--num-classes", "0"], ["fairnad verify", "--num-classes", "'0'"]),
+        (["verify", "m.py", "--input-shap", "3,8,8"], ["fairnad verify", "did you mean --input-shape?"]),
+        (["verify", "m.py", "--timeout", "soon"], ["fairnad verify", "--timeout", "'soon'"]),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(args, fragments, tmp_path):
+    assert_usage_error(run_cli(*args, cwd=tmp_path), *fragments)
+
+
+def test_no_command_prints_the_help_and_exits_2(tmp_path):
+    for args in ([], ["config"]):
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode == 2 and "Usage: fairnad" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--resume", "--epochs", "3"], ["--epochs cannot act on a resumed run", "settings.toml"]),
+        (["--resume", "--dataset", "cifar10", "--seed", "2"], ["--dataset, --seed cannot act on a resumed run"]),
+        (["--resume"], []),  # nothing to resume in a folder with no run
+    ],
+)
+def test_run_resume_refuses_flags_it_cannot_apply(tmp_path, args, fragments):
+    result = run_cli("run", "--run-dir", str(tmp_path / "r"), *args, cwd=tmp_path)
+    assert_usage_error(result, *(fragments or ["holds no run"]))
+    assert not (tmp_path / "r").exists()
+
+
+# -- checks before the run folder exists (issue 8, kind 11) ------------------------------------
+@pytest.mark.parametrize(
+    ("args", "env", "fragments"),
+    [
+        (
+            ["--device", "cuda"],
+            {"CUDA_VISIBLE_DEVICES": ""},
+            ["train.device", "'cuda'", "--device auto", "--device cpu"],
+        ),
+        ([], {"CUDA_VISIBLE_DEVICES": "", "FAIRNAD_TRAIN__DEVICE": "cuda"}, ["train.device", "'cuda'", "--device cpu"]),
+        (["--device", "cuda:0"], {}, ["--device", "'auto', 'cpu' or 'cuda'"]),
+        (["--device", "GPU"], {}, ["--device", "'auto', 'cpu' or 'cuda'"]),
+    ],
+)
+def test_device_is_checked_before_the_run_folder_exists(tmp_path, args, env, fragments):
+    result = run_cli("run", "--run-dir", str(tmp_path / "r"), "--budget", "1", *args, env=env, cwd=tmp_path)
+    assert_usage_error(result, *fragments)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("toml", "fragments"),
+    [
+        ('[knowledge]\ntemplate = "no-such-template.yaml"\n', ["no-such-template.yaml", "does not exist"]),
+        ('[knowledge]\nideas = ["missing-ideas.yaml"]\n', ["missing-ideas.yaml", "does not exist"]),
+        ('[search]\nseed_model = "resnet18"\n', ["search.seed_model", "resnet32"]),
+        ('[roles]\ngates = ["train"]\n', ["train"]),
+    ],
+)
+def test_settings_roles_and_knowledge_are_checked_before_the_run_folder_exists(tmp_path, toml, fragments):
+    config = tmp_path / "fairnad.toml"
+    config.write_text(toml)
+    result = run_cli("run", "--run-dir", str(tmp_path / "r"), "--config", str(config), cwd=tmp_path)
+    assert_usage_error(result, *fragments)
+    assert not (tmp_path / "r").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from graph.settings import (
     resumed_settings,
     secret_keys,
     to_toml_data,
+    toml_text,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,3 +211,14 @@ def test_a_resumed_run_takes_secrets_from_the_environment_and_refuses_other_chan
     assert "FAIRNAD_TRAIN__DEVICE" in text and "FAIRNAD_SEARCH__SEED" in text and str(path) in text
     flagged = resumed_settings(saved, path, env={"FAIRNAD_TRAIN__DEVICE": "auto"}, overridden={("train", "device")})
     assert flagged.train.device == "cpu"  # the flag decides; the runner applies it
+
+
+def test_settings_text_is_toml_with_one_line_per_setting():
+    s = load_settings(
+        env={"FAIRNAD_ROLES__GATES": '["critic", "verifier"]', "FAIRNAD_KNOWLEDGE__IDEAS": '["a b.yaml"]'}
+    )
+    data = to_toml_data(s)
+    text = toml_text(data)
+    assert tomllib.loads(text) == data
+    keys = [line for line in text.splitlines() if line and not line.startswith("[")]
+    assert all(" = " in line for line in keys) and 'gates = ["critic", "verifier"]' in keys
