@@ -13,7 +13,7 @@ from pathlib import Path
 from fairnad_tools.io import read_json
 from fairnad_tools.proc import run_python_module
 from fairnad_tools.verify.report import VerifyReport
-from fairnad_tools.verify.static import check_source
+from fairnad_tools.verify.static import check_file
 
 __all__ = ["VerifyReport", "verify_file"]
 
@@ -37,8 +37,7 @@ def verify_file(
     """Verify one candidate file; never raises for a bad candidate, only for a missing file."""
     start = time.monotonic()
     path = Path(path)
-    source = path.read_text(encoding="utf-8", errors="replace")
-    report = check_source(source, filename=path.name)
+    report = check_file(path)  # decoded exactly as Python decodes it (BOM, PEP 263, CRLF)
     parent_signature = None
     if report is None:
         report, parent_signature = _run_dynamic(path, parent, input_shape, num_classes, timeout_s, memory_mb)

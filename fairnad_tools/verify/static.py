@@ -1,16 +1,23 @@
 """Static checks of candidate source: no execution, only the syntax tree.
 
 Catches what must never reach a Python interpreter: text that is not code (Markdown,
-prose, a file cut off mid-way), imports outside the allowlist, and calls or attributes
-that reach outside the sandbox (files, processes, sockets, introspection escapes).
+prose, a file cut off mid-way, bytes Python cannot decode), imports outside the
+allowlist, and calls or attributes that reach outside the sandbox (files, processes,
+sockets, introspection escapes). A file is decoded exactly as Python's import system
+decodes it (:func:`fairnad_tools.io.read_python_source`: UTF-8 byte-order mark, PEP 263
+coding declarations, CRLF and CR line ends), so what is checked is what would run.
 """
 
 from __future__ import annotations
 
 import ast
+import os
 import re
 
+from fairnad_tools.io import SourceDecodeError, read_python_source
 from fairnad_tools.verify.report import VerifyReport
+
+__all__ = ["SourceDecodeError", "check_file", "check_source", "read_python_source"]
 
 ALLOWED_MODULES = frozenset(
     {
@@ -162,13 +169,39 @@ def _syntax_message(source: str, exc: SyntaxError) -> str:
     return f"{text}: {snippet!r}" if snippet else text
 
 
+def check_file(path: str | os.PathLike[str]) -> VerifyReport | None:
+    """Decode a candidate file as Python would, then :func:`check_source`; ``None`` when it passes.
+
+    A file Python cannot decode (bad bytes for its encoding, an unknown codec, UTF-16,
+    NUL bytes) is a ``syntax_error`` whose message names the line, the problem and the
+    fix. Raises ``OSError`` only when the file cannot be read at all.
+    """
+    try:
+        source = read_python_source(path)
+    except SourceDecodeError as exc:
+        return _fail("syntax_error", f"the file cannot be decoded as Python source: {exc}")
+    return check_source(source, filename=os.path.basename(path))
+
+
 def check_source(source: str, filename: str = "model.py") -> VerifyReport | None:
-    """Return a failing report, or ``None`` when the source passes every static check."""
+    """Return a failing report, or ``None`` when the source passes every static check.
+
+    ``source`` is decoded text; a leading byte-order mark (U+FEFF) is ignored, as it is
+    in a file saved as UTF-8 with one.
+    """
+    source = source.removeprefix("\ufeff")
+    if "\x00" in source:
+        line = source.count("\n", 0, source.index("\x00")) + 1
+        return _fail(
+            "syntax_error",
+            f"line {line}: the source contains a NUL character (\\x00), which Python source cannot hold; "
+            "remove it and save the file as plain UTF-8 text",
+        )
     try:
         tree = ast.parse(source, filename=filename)
     except SyntaxError as exc:
         return _fail("syntax_error", _syntax_message(source, exc))
-    except ValueError as exc:  # e.g. null bytes
+    except ValueError as exc:  # any other text the parser refuses
         return _fail("syntax_error", f"not Python source: {exc}")
 
     aliases: dict[str, str] = {}
