@@ -16,7 +16,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 from rich.console import Console
@@ -31,6 +31,9 @@ from graph.settings import SettingsError, example_toml, load_settings, secret_ke
 from graph.store import RunDirError, RunStore
 from knowledge.store import StoreError
 from knowledge.template import TemplateError
+
+if TYPE_CHECKING:
+    from graph.runner import ResumePlan
 
 try:  # typer >= 0.20 raises its own bundled copy of click's exceptions
     from typer._click import exceptions as click_errors
@@ -251,9 +254,9 @@ def resume_cmd(
 
     store = RunStore(run_dir)
     store.info()
-    plans: list[Any] = []
+    plans: list[ResumePlan] = []
 
-    def announce(plan: Any) -> None:
+    def announce(plan: ResumePlan) -> None:
         plans.append(plan)
         change = f", budget {plan.previous_budget} -> {plan.budget}" if plan.budget != plan.previous_budget else ""
         what = "resuming" if plan.continues else "nothing to resume in"

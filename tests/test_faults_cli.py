@@ -350,3 +350,94 @@ def test_a_stopped_run_is_tried_again_only_when_asked_and_checks_come_first(tmp_
     assert tomllib.loads((run_dir / "settings.toml").read_text())["search"]["budget"] == 4
     resumed = [e for e in read_trace(run_dir) if e["event"] == "run_resumed"]
     assert len(resumed) == 1 and resumed[0]["previous_budget"] == 3 and resumed[0]["budget"] == 4
+
+
+# -- in-process pieces of kinds 11-13 ------------------------------------------------------------
+def _values(statuses: dict[str, str], budget: int, status: str) -> dict:
+    from graph.state import new_record
+
+    candidates = {}
+    for cid, state in statuses.items():
+        record = new_record(cid, parent=None, round=0, mutation_type="seed")
+        record["status"] = state
+        candidates[cid] = record
+    return {"candidates": candidates, "budget": budget, "status": status}
+
+
+def test_the_smallest_budget_counts_candidates_in_flight(tmp_path):
+    from graph.runner import ResumeError, plan_resume
+    from graph.settings import load_settings
+    from graph.store import RunStore
+
+    saved = load_settings(overrides={"search": {"budget": 6}}, env={})
+    store = RunStore(tmp_path)
+    mid_batch = _values({"0000": "trained", "0001": "rejected", "0002": "approved", "0003": "proposed"}, 6, "running")
+    with pytest.raises(ResumeError, match=r"1 candidates counted and 2 in flight.*--budget 3 or more"):
+        plan_resume(store, mid_batch, saved, budget=2, env={})
+    plan = plan_resume(store, mid_batch, saved, budget=3, env={})  # lowered, still exact
+    assert (plan.budget, plan.previous_budget, plan.counted, plan.in_flight, plan.continues) == (3, 6, 1, 2, True)
+    assert plan.settings.search.budget == 3 and saved.search.budget == 6
+    finished = _values({"0000": "trained", "0001": "failed"}, 2, "finished")
+    assert plan_resume(store, finished, saved.model_copy(), budget=2, env={}).continues is False
+    grown = plan_resume(store, finished, saved, budget=5, device="cpu", env={})
+    assert grown.continues and grown.settings.train.device == "cpu" and grown.settings.search.budget == 5
+    stopped = _values({"0000": "failed"}, 6, "stopped")
+    assert plan_resume(store, stopped, saved, env={}).continues is False  # not asked to try again
+    assert plan_resume(store, stopped, saved, budget=6, env={}).continues is True
+
+
+def test_check_device_refuses_cuda_only_where_torch_sees_no_gpu():
+    import torch
+
+    from graph.runner import check_device
+    from graph.settings import SettingsError
+
+    check_device("cpu")
+    check_device("auto")
+    if torch.cuda.is_available():
+        check_device("cuda")
+    else:
+        with pytest.raises(SettingsError, match="--device cpu"):
+            check_device("cuda")
+
+
+def test_a_new_run_folder_is_checked_without_being_created(tmp_path):
+    from graph.store import RunStore
+
+    store = RunStore(tmp_path / "a" / "b" / "run")
+    store.check_new()
+    assert not (tmp_path / "a").exists()
+    assert store.lock_holder() is None
+    store.lock()
+    try:
+        assert store.lock_holder() == os.getpid()
+    finally:
+        store.unlock()
+    assert store.lock_holder() is None
+
+
+def test_trace_helpers_normalise_ids_and_read_the_displayed_column(tmp_path):
+    from graph.trace import TraceWriter, actor, candidate_id, read_trace, trace_values
+
+    assert [candidate_id(v) for v in ("1", "01", "0001", " 12 ", "10000", "seed")] == [
+        "0001", "0001", "0001", "0012", "10000", "seed",
+    ]  # fmt: skip
+    writer = TraceWriter(tmp_path / "trace.jsonl")
+    writer.emit("role_step", role="verifier", candidate="0001", given="x", decided="approved")
+    writer.emit("tool_call", candidate="0001", tool="train", phase="start")
+    writer.emit("tool_call", candidate="0012", tool="train", phase="start")
+    writer.emit("round_end", round=1)
+    writer.close()
+    path = tmp_path / "trace.jsonl"
+    assert [actor(e) for e in read_trace(path)] == ["verifier", "train", "train", None]
+    assert [e["candidate"] for e in read_trace(path, role="Train")] == ["0001", "0012"]
+    assert [e["event"] for e in read_trace(path, candidate="1")] == ["role_step", "tool_call"]
+    values = trace_values(path)
+    assert values.actors == ["train", "verifier"] and values.candidates == ["0001", "0012"]
+
+
+def test_id_ranges_are_listed_compactly():
+    from graph.cli import _id_ranges
+
+    assert _id_ranges(["0000", "0001", "0002", "0005", "0007", "0008"]) == "0000-0002, 0005, 0007-0008"
+    assert _id_ranges([]) == ""
