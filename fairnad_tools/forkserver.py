@@ -8,8 +8,10 @@ log file. Children are as isolated as freshly started ones: separate processes, 
 own limits (set by the workers), killed with the server, which is killed with FairNAD.
 
 The server never runs a torch operation itself, so no thread pool or CUDA context exists
-at fork time. The protocol is one JSON line per request on a Unix socket; the server
-answers ``{"pid"}`` at once and ``{"returncode"}`` when the child ends.
+at fork time. The protocol is one JSON line per request on a Unix socket, sent with one
+file descriptor (``SCM_RIGHTS``): the write end of a pipe that becomes the child's stdout
+and stderr, which the client drains and caps (:class:`fairnad_tools.proc.CappedOutput`).
+The server answers ``{"pid"}`` at once and ``{"returncode"}`` when the child ends.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ WORKERS = ("fairnad_tools.verify.worker", "fairnad_tools.train_worker")
 
 
 # -- server side ----------------------------------------------------------------------------
-def _child(request: dict[str, Any]) -> None:
+def _child(request: dict[str, Any], output_fd: int) -> None:
     """In the forked child: become a clean worker process and run the module's main()."""
     try:
         os.setsid()
@@ -41,11 +43,11 @@ def _child(request: dict[str, Any]) -> None:
 
         _die_with_parent(int(request["server_pid"]))
         os.chdir(request["cwd"])
-        log = os.open(request["log_path"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
+        os.dup2(output_fd, 1)
+        os.dup2(output_fd, 2)
+        os.close(output_fd)
         os.environ.clear()
         os.environ.update(request["env"])
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -68,7 +70,9 @@ def _child(request: dict[str, Any]) -> None:
 
 def serve(socket_path: str) -> None:
     """Server loop: accept requests, fork children, report their exit status."""
-    for name in PRELOAD + WORKERS:
+    from fairnad_tools.sandbox import IMPORT_BEFORE_GUARD
+
+    for name in PRELOAD + WORKERS + IMPORT_BEFORE_GUARD:  # imported once here, not in every forked worker
         importlib.import_module(name)
     from fairnad_tools.measure import warm_up
 
@@ -87,22 +91,30 @@ def serve(socket_path: str) -> None:
     while True:
         for _key, _events in selector.select(timeout=0.05):
             conn, _ = listener.accept()
+            fds: list[int] = []
             try:
                 conn.settimeout(5)
-                request = json.loads(_read_line(conn))
+                line, fds = _read_request(conn)
+                if len(fds) != 1:
+                    raise ValueError(f"a request carries one output descriptor, got {len(fds)}")
+                request = json.loads(line)
                 request["server_pid"] = os.getpid()
                 pid = os.fork()
                 if pid == 0:
                     listener.close()
                     conn.close()
-                    _child(request)
+                    _child(request, fds[0])
                 conn.sendall((json.dumps({"pid": pid}) + "\n").encode())
                 waiting[pid] = conn
             except (OSError, ValueError) as exc:
                 try:
                     conn.sendall((json.dumps({"error": str(exc)}) + "\n").encode())
-                finally:
-                    conn.close()
+                except OSError:
+                    pass
+                conn.close()
+            finally:
+                for fd in fds:  # the child holds its own copy; the client's end sees EOF when the child ends
+                    os.close(fd)
         while waiting:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -118,6 +130,20 @@ def serve(socket_path: str) -> None:
                 except OSError:
                     pass
                 conn.close()
+
+
+def _read_request(conn: socket.socket) -> tuple[str, list[int]]:
+    """One request line and the descriptors sent with it (they arrive with its first bytes)."""
+    data, fds = b"", []
+    while not data.endswith(b"\n"):
+        chunk, received, _flags, _addr = socket.recv_fds(conn, 65536, 4)
+        fds.extend(received)
+        if not chunk:
+            for fd in fds:
+                os.close(fd)
+            raise ConnectionError("fork server connection closed")
+        data += chunk
+    return data.decode(), fds
 
 
 def _read_line(conn: socket.socket) -> str:
@@ -172,16 +198,23 @@ class ForkServer:
         argv: list[str],
         *,
         cwd: str,
-        log_path: str,
+        output_fd: int,
         env: dict[str, str],
         timeout: float,
     ) -> tuple[int, bool]:
-        """Run ``module.main(argv)`` in a forked child; returns (returncode, timed_out)."""
+        """Run ``module.main(argv)`` in a forked child; returns (returncode, timed_out).
+
+        ``output_fd`` (the write end of a pipe the caller drains) becomes the child's stdout
+        and stderr; the caller keeps its own copy and closes it when this returns.
+        """
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         conn.connect(self.socket_path)
         try:
-            request = {"module": module, "argv": argv, "cwd": cwd, "log_path": log_path, "env": env}
-            conn.sendall((json.dumps(request) + "\n").encode())
+            request = {"module": module, "argv": argv, "cwd": cwd, "env": env}
+            payload = (json.dumps(request) + "\n").encode()
+            sent = socket.send_fds(conn, [payload], [output_fd])
+            if sent < len(payload):
+                conn.sendall(payload[sent:])
             conn.settimeout(30)
             first = json.loads(_read_line(conn))
             if "pid" not in first:

@@ -3,19 +3,32 @@
 Every piece of candidate code (verification, training) runs in a child started here:
 its own session (so a timeout kills the whole group), ``PR_SET_PDEATHSIG`` so that it is
 killed when FairNAD dies (even by SIGKILL), a scrubbed environment, a wall-clock limit.
+
+A child's output (stdout and stderr together) always goes through a pipe that FairNAD
+drains while the child runs, so a candidate that prints megabytes never blocks on a full
+pipe; what is kept of it is capped (:class:`CappedOutput`): the first
+:data:`OUTPUT_HEAD_BYTES` and the last :data:`OUTPUT_TAIL_BYTES`, with a line in the log
+that says how much was dropped in between, so a model that prints in every step cannot
+fill the disk with its ``train.log``.
 """
 
 from __future__ import annotations
 
+import collections
 import ctypes
+import logging
 import os
+import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,6 +49,145 @@ _ENV_ALLOWLIST = (
 )
 
 _PR_SET_PDEATHSIG = 1
+
+OUTPUT_HEAD_BYTES = 1 << 20
+"""Bytes kept from the start of a child's output (1 MiB)."""
+OUTPUT_TAIL_BYTES = 1 << 20
+"""Bytes kept from the end of a child's output (1 MiB)."""
+_EOF_GRACE_S = 10.0  # after the child ended: how long a leftover holder of its pipe may keep it open
+_LINE_SLACK = 4096  # a cut moves to a line boundary when one is this close
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n:,} bytes"
+
+
+class CappedOutput:
+    """What is kept of one child's output: its first ``head_bytes`` and its last ``tail_bytes``.
+
+    The head is appended to ``log_path`` (unbuffered, so the log can be followed while the
+    child runs) as it arrives; past it, a line in the log says the output is being cut, only
+    the last ``tail_bytes`` are held in memory, and :meth:`close` writes them after a line
+    that says how many bytes were dropped. With no ``log_path`` nothing is written and only
+    the tail is kept (for :meth:`tail_text`). Memory is bounded by ``tail_bytes`` (at least
+    64 KiB) plus one read. Cuts move to a line boundary when one lies within 4 KiB.
+    """
+
+    def __init__(
+        self,
+        log_path: str | os.PathLike[str] | None = None,
+        *,
+        head_bytes: int = OUTPUT_HEAD_BYTES,
+        tail_bytes: int = OUTPUT_TAIL_BYTES,
+    ) -> None:
+        if head_bytes < 0 or tail_bytes < 0:
+            raise ValueError(f"head_bytes and tail_bytes must be >= 0 (got {head_bytes}, {tail_bytes})")
+        self.head_bytes, self.tail_bytes = head_bytes, tail_bytes
+        self.total = 0  # bytes received
+        self.head_written = 0  # bytes at the start of the stream written to the log
+        self.dropped = 0  # bytes kept neither in the head nor in the tail (set by close)
+        self._file = open(log_path, "ab", buffering=0) if log_path is not None else None  # noqa: SIM115
+        self._ring: collections.deque[bytes] = collections.deque()  # the last bytes of the stream
+        self._ring_size = 0
+        self._ring_keep = max(tail_bytes, 1 << 16)
+        self._closed = False
+
+    def write(self, data: bytes) -> None:
+        """Take the next piece of the child's output."""
+        if not data:
+            return
+        at = self.total
+        self.total += len(data)
+        self._ring.append(bytes(data))
+        self._ring_size += len(data)
+        while self._ring_size - len(self._ring[0]) >= self._ring_keep:
+            self._ring_size -= len(self._ring.popleft())
+        if self._file is None or self.head_written != at or at >= self.head_bytes:
+            return  # past the head: only the ring keeps it
+        room = self.head_bytes - at
+        if len(data) <= room:
+            self._file.write(data)
+            self.head_written += len(data)
+            return
+        cut = data.rfind(b"\n", max(0, room - _LINE_SLACK), room) + 1 or room
+        self._file.write(data[:cut])
+        self.head_written += cut
+        self._file.write(
+            (b"" if data[:cut].endswith(b"\n") else b"\n")
+            + f"[FairNAD: this process's output passed {_size(self.head_bytes)}: the rest is not kept, except "
+            f"its last {_size(self.tail_bytes)}, written below when the process ends]\n".encode()
+        )
+
+    def tail_text(self, chars: int) -> str:
+        """The last ``chars`` characters of the whole output (decoded as UTF-8, bad bytes replaced)."""
+        if chars <= 0:
+            return ""
+        return b"".join(self._ring)[-chars * 4 :].decode("utf-8", "replace")[-chars:]
+
+    def close(self) -> None:
+        """Write the tail, after a line saying how much was dropped, and close the log. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        after_head = self.total - self.head_written
+        if self._file is None:
+            self.dropped = max(0, after_head - min(self.tail_bytes, self._ring_size))
+            return
+        try:
+            if after_head > 0:
+                take = min(after_head, self.tail_bytes, self._ring_size)
+                ring = b"".join(self._ring)
+                tail = ring[len(ring) - take :]
+                if take < after_head:  # something is dropped: start the tail on a line boundary
+                    newline = tail.find(b"\n", 0, _LINE_SLACK)
+                    if 0 <= newline < len(tail) - 1:
+                        tail = tail[newline + 1 :]
+                self.dropped = after_head - len(tail)
+                self._file.write(
+                    f"[FairNAD: {self.dropped:,} bytes of output dropped here; the process wrote {self.total:,} "
+                    f"bytes, of which the first {self.head_written:,} and the last {len(tail):,} are kept]\n".encode()
+                    if self.dropped
+                    else b"[FairNAD: nothing was dropped; the rest of the output follows]\n"
+                )
+                self._file.write(tail)
+                log.warning(
+                    "a child's output (%s) was cut to its first %s and last %s",
+                    _size(self.total), _size(self.head_written), _size(len(tail)),
+                )  # fmt: skip
+        finally:
+            self._file.close()
+
+
+class _Relay:
+    """A thread that drains a pipe's read end into a :class:`CappedOutput` until end of file."""
+
+    def __init__(self, read_fd: int, sink: CappedOutput) -> None:
+        self.read_fd, self.sink = read_fd, sink
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._pump, name="fairnad-child-output", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.read_fd, selectors.EVENT_READ)
+            while not self._stop.is_set():
+                if not selector.select(timeout=0.2):
+                    continue
+                try:
+                    chunk = os.read(self.read_fd, 1 << 16)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                self.sink.write(chunk)
+
+    def finish(self, grace_s: float = _EOF_GRACE_S) -> None:
+        """Wait for end of file (every writer gone); past ``grace_s`` stop reading anyway."""
+        self._thread.join(grace_s)
+        if self._thread.is_alive():
+            log.warning("a child's output pipe stayed open %.0f s after it ended; its output is cut there", grace_s)
+            self._stop.set()
+            self._thread.join()
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -86,48 +238,69 @@ def run_python_module(
     log_path: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     tail_chars: int = 4000,
+    head_bytes: int = OUTPUT_HEAD_BYTES,
+    tail_bytes: int = OUTPUT_TAIL_BYTES,
 ) -> ChildResult:
     """Run ``python -m module args`` in a child; kill its process group after ``timeout`` s.
 
-    Output (stdout and stderr together) goes to ``log_path`` when given, else is captured;
-    the last ``tail_chars`` characters come back in the result either way.
+    Output (stdout and stderr together) is drained while the child runs and capped
+    (:class:`CappedOutput`): its first ``head_bytes`` and last ``tail_bytes`` are appended to
+    ``log_path`` when given; the last ``tail_chars`` characters come back in the result
+    either way. Workers of :data:`fairnad_tools.forkserver.WORKERS` run in a child forked
+    by the fork server when it is enabled, others in a fresh interpreter.
     """
     from fairnad_tools.forkserver import WORKERS, get_server
 
-    server = get_server() if module in WORKERS else None
-    if server is not None:
-        return _run_forked(server, module, list(args), timeout, cwd, log_path, env, tail_chars)
-    argv = [sys.executable, "-m", module, *args]
+    sink = CappedOutput(log_path, head_bytes=head_bytes, tail_bytes=tail_bytes)
+    try:
+        server = get_server() if module in WORKERS else None
+        if server is not None:
+            returncode, timed_out, seconds = _run_forked(server, module, list(args), timeout, cwd, env, sink)
+        else:
+            returncode, timed_out, seconds = _run_fresh(module, list(args), timeout, cwd, env, sink)
+    finally:
+        sink.close()
+    return ChildResult(returncode, timed_out, seconds, sink.tail_text(tail_chars))
+
+
+def _run_fresh(
+    module: str,
+    args: list[str],
+    timeout: float,
+    cwd: str | os.PathLike[str] | None,
+    env: Mapping[str, str] | None,
+    sink: CappedOutput,
+) -> tuple[int, bool, float]:
     parent = os.getpid()
     start = time.monotonic()
-    log_handle = open(log_path, "ab") if log_path else None  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=dict(env) if env is not None else child_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=lambda: _die_with_parent(parent),
+    )
+    assert proc.stdout is not None
+    relay = _Relay(proc.stdout.fileno(), sink)
+    timed_out = False
     try:
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=dict(env) if env is not None else child_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=log_handle if log_handle else subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=lambda: _die_with_parent(parent),
-        )
-        timed_out = False
         try:
-            out, _ = proc.communicate(timeout=timeout)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
             _kill_group(proc)
-            out, _ = proc.communicate()
+            proc.wait()
         except BaseException:  # KeyboardInterrupt or an error here: never leave the child behind
             _kill_group(proc)
             proc.wait()
             raise
     finally:
-        if log_handle:
-            log_handle.close()
-    tail = _read_tail(Path(log_path), tail_chars) if log_path else (out or b"").decode("utf-8", "replace")[-tail_chars:]
-    return ChildResult(proc.returncode, timed_out, time.monotonic() - start, tail)
+        relay.finish()
+        proc.stdout.close()
+    return proc.returncode, timed_out, time.monotonic() - start
 
 
 def _run_forked(
@@ -136,21 +309,25 @@ def _run_forked(
     args: list[str],
     timeout: float,
     cwd: str | os.PathLike[str] | None,
-    log_path: str | os.PathLike[str] | None,
     env: Mapping[str, str] | None,
-    tail_chars: int,
-) -> ChildResult:
+    sink: CappedOutput,
+) -> tuple[int, bool, float]:
     import tempfile
 
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="fairnad-child-") as scratch:
-        log = Path(log_path) if log_path else Path(scratch) / "output.log"
-        returncode, timed_out = server.run(  # type: ignore[attr-defined]
-            module, args, cwd=str(Path(cwd or scratch).resolve()), log_path=str(log.resolve()),
-            env=dict(env) if env is not None else child_env(), timeout=timeout,
-        )  # fmt: skip
-        tail = _read_tail(log, tail_chars)
-    return ChildResult(returncode, timed_out, time.monotonic() - start, tail)
+    read_fd, write_fd = os.pipe()  # the child's stdout and stderr; the server hands it the write end
+    relay = _Relay(read_fd, sink)
+    try:
+        with tempfile.TemporaryDirectory(prefix="fairnad-child-") as scratch:
+            returncode, timed_out = server.run(  # type: ignore[attr-defined]
+                module, args, cwd=str(Path(cwd or scratch).resolve()), output_fd=write_fd,
+                env=dict(env) if env is not None else child_env(), timeout=timeout,
+            )  # fmt: skip
+    finally:
+        os.close(write_fd)  # with the child gone, the relay sees end of file
+        relay.finish()
+        os.close(read_fd)
+    return returncode, timed_out, time.monotonic() - start
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -158,14 +335,3 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         proc.kill()
-
-
-def _read_tail(path: Path, chars: int) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - chars * 4))
-            return handle.read().decode("utf-8", "replace")[-chars:]
-    except FileNotFoundError:
-        return ""

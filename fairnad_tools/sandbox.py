@@ -5,8 +5,42 @@ path assembled at run time, an API nobody listed). A PEP 578 audit hook, which c
 removed once added, refuses in the worker process: process creation, signals to other
 processes, network sockets, loading native libraries, deleting or renaming files, and
 opening files for writing outside the allowed folders or for reading outside the Python
-installation, FairNAD and the allowed data folders. A refused action raises
-``PermissionError`` with a message starting with :data:`MARK`.
+installation, FairNAD and the allowed data folders; building code objects and loading
+code from bytes (``marshal.loads``). A refused action raises ``PermissionError`` with a
+message starting with :data:`MARK`.
+
+**Lazy imports.** Ordinary model code makes torch import modules on first use: printing a
+tensor imports ``torch._subclasses.schema_check_mode``; ``torch.utils.checkpoint`` imports
+torch's compiler stack (about 850 modules); other helpers do the same. Python's import
+system loads a module's cached bytecode with ``marshal.loads``, so a guard that refuses
+every ``marshal.loads`` refuses a tensor print. No list of such modules can be complete (it
+changes with each torch release and with what a model calls), so the guard follows a rule:
+``marshal.loads`` is allowed when its caller is the standard library's own bytecode loader
+(``SourceLoader.get_code`` of a plain ``SourceFileLoader``, matched by code object, not by
+name) and both the module's source and the bytecode file it read are *trusted*: inside the
+Python installation (standard library, site-packages) or FairNAD's own packages, and not
+below any folder the worker may write to or any extra folder it may read (a candidate's
+folder, a data folder).
+
+Why this is safe: the bytes unmarshalled come from files the candidate cannot write, so
+they are the code of the installed package, exactly what ``import`` would run without a
+guard; a candidate that calls ``marshal.loads`` itself (or the loader's helper directly, or
+a loader of its own making, or a ``.pyc`` beside it) is refused as before, because the
+caller or the file is not trusted. The candidate itself is compiled from its checked
+source text, never from a ``.pyc``. Folders the candidate may write to or read are removed
+from ``sys.path``, so no import can pick up a module placed there. Whatever a trusted module
+does once imported (open files, start processes, open sockets, load native libraries, set
+environment variables) still meets every other refusal, and Landlock
+(:mod:`fairnad_tools.landlock`) confines native code.
+
+One lazy import has side effects the guard must refuse: ``torch._dynamo`` (pulled in by
+``torch.utils.checkpoint`` and other helpers) creates torch's compile-cache folders in the
+temporary folder and sets an environment variable when imported. :func:`install_guard`
+imports the modules of :data:`IMPORT_BEFORE_GUARD` first, when torch is loaded, so no
+candidate needs them later (the fork server imports them once, before it forks workers; a
+fresh training worker pays about 2 s). The test ``tests/test_faults_sandbox.py`` runs a battery of ordinary
+operations (tensor repr and formatting, error messages, functional helpers, attention fast
+paths, checkpointing, parametrisations) under the guard and expects no refusal.
 """
 
 from __future__ import annotations
@@ -17,6 +51,7 @@ import sys
 import sysconfig
 from collections.abc import Iterable
 from pathlib import Path
+from types import FrameType
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +84,9 @@ _BLOCKED_EVENTS = {
     "marshal.loads": "loading code",
     "pickle.find_class": "unpickling",
 }
+# Modules whose import writes outside the worker's folders (torch._dynamo: compile caches in the
+# temporary folder); imported before the guard when torch is loaded, as ordinary model code may need them.
+IMPORT_BEFORE_GUARD = ("torch._dynamo",)
 # File-system changes, allowed only when every path they name lies in a writable folder.
 _PATH_EVENTS = {
     "os.remove": "deleting a file",
@@ -83,15 +121,111 @@ def _inside(path: Path, roots: Iterable[Path]) -> bool:
     return any(path == root or root in path.parents for root in roots)
 
 
+FAIRNAD_PACKAGES = ("fairnad_tools", "agents", "graph", "knowledge")
+
+
+def _code_roots() -> list[Path]:
+    """Where trusted modules live: the Python installation and FairNAD's own packages."""
+    roots = {Path(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        try:
+            roots.add(Path(sysconfig.get_path(key)))
+        except KeyError:
+            pass
+    project = Path(__file__).resolve().parent.parent
+    roots.update(project / name for name in FAIRNAD_PACKAGES if (project / name).is_dir())
+    return [r.resolve() for r in roots]
+
+
+class _TrustedCode:
+    """Decides whether a file is trusted code: in the installation, outside every candidate folder."""
+
+    def __init__(self, code_roots: list[Path], untrusted: list[Path]) -> None:
+        self.code_roots, self.untrusted = code_roots, untrusted
+        self._cache: dict[str, bool] = {}
+
+    def __call__(self, filename: str | os.PathLike[str] | None) -> bool:
+        if not filename:
+            return False
+        key = os.fspath(filename)
+        verdict = self._cache.get(key)
+        if verdict is None:
+            if not os.path.isabs(key):  # <string>, <frozen ...>: no file a loader read
+                verdict = False
+            else:
+                path = Path(key).resolve()
+                verdict = _inside(path, self.code_roots) and not _inside(path, self.untrusted)
+            self._cache[key] = verdict
+        return verdict
+
+
+def _import_codes() -> tuple[object, object, type]:
+    """Code objects of the import system's bytecode path, matched by identity (not by name)."""
+    from importlib import _bootstrap_external
+
+    return (
+        _bootstrap_external._compile_bytecode.__code__,
+        _bootstrap_external.SourceLoader.get_code.__code__,
+        _bootstrap_external.SourceFileLoader,
+    )
+
+
+def _trusted_bytecode_load(frame: FrameType | None, trusted: _TrustedCode) -> bool:
+    """``marshal.loads`` called by the standard bytecode loader for a trusted module's ``.pyc``."""
+    compile_bytecode, get_code, source_loader = _import_codes()
+    if frame is None or frame.f_code is not compile_bytecode:
+        return False
+    caller = frame.f_back
+    if caller is None or caller.f_code is not get_code:
+        return False
+    loader = caller.f_locals.get("self")
+    if type(loader) is not source_loader:  # a subclass could feed its own bytes
+        return False
+    return trusted(getattr(loader, "path", None)) and trusted(caller.f_locals.get("bytecode_path"))
+
+
+def _import_before_guard() -> None:
+    """Import :data:`IMPORT_BEFORE_GUARD` now, while their side effects are still allowed."""
+    import importlib
+
+    for name in IMPORT_BEFORE_GUARD:
+        if name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - a broken optional part of torch: the candidate may not need it
+            log.warning("sandbox: importing %s before the guard failed (%s: %s)", name, type(exc).__name__, exc)
+
+
+def _drop_untrusted_import_paths(untrusted: list[Path]) -> None:
+    """Remove candidate folders from ``sys.path`` (``''`` is the working folder): no import may find a file there."""
+    kept = []
+    for entry in sys.path:
+        if isinstance(entry, str) and _inside(Path(entry or os.getcwd()).resolve(), untrusted):
+            log.debug("sandbox: %r removed from sys.path (a folder candidate code can write or read)", entry)
+        else:
+            kept.append(entry)
+    sys.path[:] = kept
+
+
 def install_guard(
     *, read: Iterable[str | os.PathLike[str]] = (), write: Iterable[str | os.PathLike[str]] = (), kernel: bool = True
 ) -> int:
     """Install the audit hook for the rest of this process's life, and (``kernel``) Landlock.
 
-    Returns the Landlock ABI that confines the process, 0 when the kernel has none.
+    ``read``: folders the candidate may read besides the installation (its own folder, data);
+    ``write``: folders it may write to. Both are untrusted for imports (see the module
+    docstring) and are removed from ``sys.path``. Returns the
+    Landlock ABI that confines the process, 0 when the kernel has none.
     """
-    read_roots = _default_read_roots() + [Path(p).resolve() for p in read]
+    extra_read = [Path(p).resolve() for p in read]
+    read_roots = _default_read_roots() + extra_read
     write_roots = [Path(p).resolve() for p in write]
+    trusted = _TrustedCode(_code_roots(), extra_read + write_roots)
+    _import_codes()  # resolve the import system's code objects now, not inside the hook
+    if "torch" in sys.modules:
+        _import_before_guard()
+    _drop_untrusted_import_paths(extra_read + write_roots)
     abi = 0
     if kernel:
         from fairnad_tools.landlock import restrict
@@ -122,6 +256,8 @@ def install_guard(
             return
         what = _BLOCKED_EVENTS.get(event)
         if what is not None:
+            if event == "marshal.loads" and _trusted_bytecode_load(sys._getframe(1), trusted):
+                return  # the import system loading an installed module's .pyc (a lazy import)
             raise PermissionError(f"{MARK} {what} ({event}) is not allowed in a candidate")
 
     sys.addaudithook(hook)
@@ -129,18 +265,27 @@ def install_guard(
 
 
 def load_candidate(path: Path, num_classes: int):  # -> torch.nn.Module
-    """Import a candidate file as a module (registered, as dataclasses need) and build it."""
+    """Import a candidate file as a module (registered, as dataclasses need) and build it.
+
+    The source is decoded as Python decodes it (:func:`fairnad_tools.io.read_python_source`)
+    and compiled from that text, never from a cached ``.pyc``: what runs is what the static
+    check read. Raises ``SourceDecodeError`` (a ``ValueError``) for undecodable source,
+    ``SyntaxError`` for invalid code, ``TypeError`` when ``build_model`` returns no module,
+    and whatever the candidate's own code raises.
+    """
     import importlib.util
 
     from torch import nn
 
+    from fairnad_tools.io import read_python_source
+
+    path = Path(path)
     name = f"fairnad_candidate_{len([m for m in sys.modules if m.startswith('fairnad_candidate_')])}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
+    code = compile(read_python_source(path), str(path), "exec", dont_inherit=True)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader=None, origin=str(path)))
+    module.__file__ = str(path)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    exec(code, module.__dict__)  # noqa: S102 - the candidate's checked source, under the guard
     model = module.build_model(num_classes)
     if not isinstance(model, nn.Module):
         raise TypeError(f"build_model returned {type(model).__name__}, expected torch.nn.Module")
