@@ -38,7 +38,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -61,7 +61,7 @@ hand-written attention); ``attention`` fused attention kernels (for ``nn.Multihe
 only QK^T and AV: its projections run as ``linear`` while counting; a fused kernel called directly
 counts whole); ``other`` any further formula registered with torch's counter."""
 
-DEFAULT_IMAGES = 4
+DEFAULT_IMAGES = 3
 """Images per measurement: MACs are the largest count over these (see :func:`sample_images`)."""
 
 
@@ -261,11 +261,22 @@ class _UncountedRecorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         packet = getattr(func, "_overloadpacket", None)
-        if packet is not None and packet not in self.registry:
-            name = str(packet)
-            if is_compute_op(name):
-                self.uncounted[name] += 1
+        if packet is not None and _uncounted_work(packet, self.registry):
+            self.uncounted[str(packet)] += 1
         return func(*args, **(kwargs or {}))
+
+
+_COMPUTE_VERDICTS: dict[Any, bool] = {}
+
+
+def _uncounted_work(packet: Any, registry: dict[Any, Any]) -> bool:
+    """Real work without a formula (the name check is cached per operator: it runs for every call)."""
+    if packet in registry:
+        return False
+    verdict = _COMPUTE_VERDICTS.get(packet)
+    if verdict is None:
+        verdict = _COMPUTE_VERDICTS[packet] = is_compute_op(str(packet))
+    return verdict
 
 
 class MacCounter:
@@ -357,13 +368,24 @@ def measuring(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def measure_macs(model: nn.Module, input_shape: Sequence[int], *, images: int = DEFAULT_IMAGES) -> MacCount:
+def measure_macs(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    *,
+    images: int = DEFAULT_IMAGES,
+    observer: TorchDispatchMode | None = None,
+) -> MacCount:
     """MACs of ``model`` for one image of ``input_shape`` (C, H, W): the largest over ``images`` images.
 
-    Each image of :func:`sample_images` runs alone (batch 1) in eval mode under no_grad; the
-    result is the count of the costliest one, so a gate, early exit or routing that takes a
-    cheap path on some inputs is not under-counted. ``uncounted`` lists the operators of every
-    image. The model's training mode is left as it was found.
+    Each image of :func:`sample_images` runs alone (batch 1) in eval mode under no_grad, with
+    the fused attention fast path off (:func:`measuring`); the result is the count of the
+    costliest one, so a gate, early exit or routing that takes a cheap path on some inputs is
+    not under-counted. ``uncounted`` lists the operators of every image. The model's training
+    mode is left as it was found.
+
+    ``observer``, when given, is entered around each image's forward pass inside the counter,
+    so it sees every operator as the model calls it (the verifier's structure signature
+    records the same passes instead of running its own).
 
     Raises whatever the model's forward raises.
     """
@@ -372,7 +394,7 @@ def measure_macs(model: nn.Module, input_shape: Sequence[int], *, images: int = 
     uncounted: set[str] = set()
     with measuring(model):
         for x in sample_images(input_shape, images, device=device, dtype=dtype):
-            with MacCounter() as counter:
+            with MacCounter() as counter, observer if observer is not None else nullcontext():
                 model(x.unsqueeze(0))
             count = counter.result()
             uncounted.update(count.uncounted)

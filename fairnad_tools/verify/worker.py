@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from fairnad_tools.io import atomic_write_json
-from fairnad_tools.measure import count_params, measure_macs, measuring, model_device_dtype, sample_images, warm_up
+from fairnad_tools.measure import MacCount, count_params, measure_macs, sample_images, warm_up
 from fairnad_tools.sandbox import MARK, install_guard, load_candidate
 
 
@@ -130,11 +130,16 @@ def _walk(root: object, inputs: torch.Tensor, *, cut_inputs: bool) -> int | None
 
 
 class _OpRecorder(TorchDispatchMode):
-    """Records every tensor operation and its output shapes (names of modules play no part)."""
+    """Records every tensor operation and its output shapes (names of modules play no part);
+    each entry into the mode starts a new forward pass."""
 
     def __init__(self) -> None:
         super().__init__()
         self.ops: list[str] = []
+
+    def __enter__(self) -> _OpRecorder:
+        self.ops.append("-- pass")
+        return super().__enter__()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         out = func(*args, **(kwargs or {}))
@@ -143,24 +148,25 @@ class _OpRecorder(TorchDispatchMode):
         return out
 
 
-def signature(model: nn.Module, input_shape: tuple[int, ...]) -> str:
-    """Hash of the architecture: the multiset of parameter shapes and the sequences of tensor
-    operations (with output shapes) of one forward pass per sample image. Renames and comments
-    change nothing.
+def probe(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[MacCount, str]:
+    """MACs (:func:`fairnad_tools.measure.measure_macs`) and the structure signature, from the same passes.
 
-    The images are those MACs are measured on (:func:`fairnad_tools.measure.sample_images`:
-    normalised random images, one at a time, eval mode, fused fast path off), not one all-zero
-    image: a change inside a branch that a gate takes only on real inputs changes the signature.
+    The signature hashes the multiset of parameter shapes and the sequences of tensor
+    operations (with output shapes) of the forward passes on the sample images (normalised
+    random images, one at a time, eval mode, fused fast path off), not on one all-zero image:
+    a change inside a branch that a gate takes only on real inputs changes the signature.
+    Renames and comments change nothing.
     """
-    params = sorted(str(tuple(p.shape)) for p in model.parameters())
     recorder = _OpRecorder()
-    device, dtype = model_device_dtype(model)
-    with measuring(model), recorder:
-        for x in sample_images(input_shape, device=device, dtype=dtype):
-            recorder.ops.append("-- image")
-            model(x.unsqueeze(0))
+    macs = measure_macs(model, input_shape, observer=recorder)
+    params = sorted(str(tuple(p.shape)) for p in model.parameters())
     blob = "\n".join(params) + "\n--\n" + "\n".join(recorder.ops)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return macs, hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def signature(model: nn.Module, input_shape: tuple[int, ...]) -> str:
+    """The structure signature of :func:`probe` (compared with the parent's for ``not_modified``)."""
+    return probe(model, input_shape)[1]
 
 
 class Progress:
@@ -284,7 +290,7 @@ def exercise(model: nn.Module, input_shape: tuple[int, ...], num_classes: int, p
             "logs, exponentials and normalisation with zero variance",
         }
     progress.stage, progress.hint = "forward_error", " (measuring MACs on single images, eval mode)"
-    macs = measure_macs(model, input_shape)
+    macs, structure = probe(model, input_shape)
     return {
         "code": "ok",
         "params": count_params(model),
@@ -292,7 +298,7 @@ def exercise(model: nn.Module, input_shape: tuple[int, ...], num_classes: int, p
         "macs_by_operator": macs.by_operator,
         "uncounted_ops": list(macs.uncounted),
         "weighted_layers": depth,
-        "signature": signature(model, input_shape),
+        "signature": structure,
     }
 
 
