@@ -192,7 +192,8 @@ def _format_error(exc: ValidationError, layer: Layer) -> str:
             lines.append(f"unknown key '{key}' in {layer.where(loc)}{hint} Valid keys in {where}: {', '.join(valid)}")
         else:
             got = err.get("input")
-            got_text = f" (got {got!r})" if not isinstance(got, dict) else ""
+            secret = tuple(str(p) for p in loc) in secret_keys()
+            got_text = f" (got {got!r})" if not isinstance(got, dict) and not secret else ""
             lines.append(f"bad value for '{key}' in {layer.where(loc)}: {err['msg']}{got_text}")
     return "\n".join(lines)
 
