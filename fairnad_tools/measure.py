@@ -23,7 +23,8 @@ attention, extended with :data:`EXTRA_FORMULAS` for the operators it does not kn
 2.14.1 (the CPU attention kernel ``_scaled_dot_product_flash_attention_for_cpu``, the fused
 fast paths ``_native_multi_head_attention`` and ``_transformer_encoder_layer_fwd``, ``mv``,
 ``dot``, ``addbmm``, in-place products, ``nn.Bilinear``'s ``_trilinear``, the fused recurrent
-kernels). ``FlopCounterMode`` counts 2 FLOPs per multiply-accumulate: the formulas here do
+kernels) and, where its formula is wrong, replaced (``_efficient_attention_forward`` on dense
+inputs). ``FlopCounterMode`` counts 2 FLOPs per multiply-accumulate: the formulas here do
 the same and totals are halved in :class:`MacCounter`, nowhere else.
 
 An operator outside the convention that does real work (an FFT, ``cdist``, a linear-algebra
@@ -45,7 +46,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,19 @@ def _cudnn_rnn_flop(input, weight, *args, out_shape=None, **kwargs) -> int:  # t
     return _flops(steps_batch * sum(math.prod(w) for w in weight if len(w) == 2))
 
 
+def _efficient_attention_forward_flop(query, key, value, bias, cu_seqlens_q, *args, **kwargs) -> int:  # type: ignore[no-untyped-def]
+    """``_efficient_attention_forward`` (tensors, not shapes): its dense inputs are (B, M, H, K), which
+    torch 2.14.1's own formula reads as (B, H, M, K); packed (nested) inputs go to torch's formula."""
+    if cu_seqlens_q is not None:
+        return flop_registry[aten._efficient_attention_forward](query, key, value, bias, cu_seqlens_q, *args, **kwargs)
+    q, k, v = (tuple(t.shape) for t in (query, key, value))
+    heads_first = [(*s[:-3], s[-2], s[-3], s[-1]) for s in (q, k, v)]
+    return _flops(_attention_macs(*heads_first))
+
+
+_efficient_attention_forward_flop._get_raw = True  # type: ignore[attr-defined]  # FlopCounterMode passes tensors
+
+
 def _zero_flop(*args: Any, **kwargs: Any) -> int:
     return 0
 
@@ -174,6 +188,7 @@ EXTRA_FORMULAS: dict[Any, Callable[..., int]] = {
     aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flop,
     aten._scaled_dot_product_fused_attention_overrideable: _sdpa_flop,
     aten._scaled_dot_product_attention_math_for_mps: _sdpa_flop,
+    aten._efficient_attention_forward: _efficient_attention_forward_flop,
     aten._native_multi_head_attention: _native_mha_flop,
     aten._transformer_encoder_layer_fwd: _encoder_layer_flop,
     aten.addmm_: _addmm_flop,
@@ -251,21 +266,6 @@ class MacCount:
     uncounted: tuple[str, ...] = ()
 
 
-class _UncountedRecorder(TorchDispatchMode):
-    """Notes the operators that actually ran without a formula and look like real work."""
-
-    def __init__(self, registry: dict[Any, Any]) -> None:
-        super().__init__()
-        self.registry = registry
-        self.uncounted: Counter[str] = Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        packet = getattr(func, "_overloadpacket", None)
-        if packet is not None and _uncounted_work(packet, self.registry):
-            self.uncounted[str(packet)] += 1
-        return func(*args, **(kwargs or {}))
-
-
 _COMPUTE_VERDICTS: dict[Any, bool] = {}
 
 
@@ -279,7 +279,7 @@ def _uncounted_work(packet: Any, registry: dict[Any, Any]) -> bool:
     return verdict
 
 
-class MacCounter:
+class MacCounter(FlopCounterMode):
     """Context manager that counts the MACs of whatever runs inside it (see the module docstring).
 
     ::
@@ -288,37 +288,34 @@ class MacCounter:
             model(x)
         counter.result()  # MacCount(total=..., by_operator={...}, uncounted=(...))
 
-    Counts what actually runs: a fused kernel such as ``_native_multi_head_attention`` counts
-    under ``attention`` as a whole. :func:`measure_macs` turns torch's fused fast path off so that
-    projections count as ``linear`` in every mode.
+    A ``FlopCounterMode`` with :data:`EXTRA_FORMULAS`, which also notes every operator that runs
+    without a formula and does real work (through ``_count_flops``, which the counter calls for
+    each operator it runs). Counts what actually runs: a fused kernel such as
+    ``_native_multi_head_attention`` counts under ``attention`` as a whole; :func:`measure_macs`
+    turns torch's fused fast path off so that projections count as ``linear`` in every mode.
     """
 
     def __init__(self) -> None:
-        self._flops = FlopCounterMode(display=False, custom_mapping=EXTRA_FORMULAS)
-        self._recorder = _UncountedRecorder(self._flops.flop_registry)
+        super().__init__(display=False, custom_mapping=EXTRA_FORMULAS)
+        self.uncounted: Counter[str] = Counter()
 
     def __enter__(self) -> MacCounter:
-        self._recorder.__enter__()
-        try:
-            self._flops.__enter__()  # entered last: it sees each call first and decomposes what it can
-        except BaseException:
-            self._recorder.__exit__(None, None, None)
-            raise
+        self.uncounted.clear()
+        super().__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self._flops.__exit__(*exc)
-        finally:
-            self._recorder.__exit__(*exc)
+    def _count_flops(self, func_packet, out, args, kwargs):  # type: ignore[no-untyped-def]
+        if _uncounted_work(func_packet, self.flop_registry):
+            self.uncounted[str(func_packet)] += 1
+        return super()._count_flops(func_packet, out, args, kwargs)
 
     def result(self) -> MacCount:
         """The count so far, in MACs (FLOPs halved)."""
         by_kind: Counter[str] = Counter()
-        for op, flops in self._flops.get_flop_counts().get("Global", {}).items():
+        for op, flops in self.get_flop_counts().get("Global", {}).items():
             by_kind[operator_kind(str(op))] += int(flops) // 2
         by_operator = {kind: macs for kind, macs in sorted(by_kind.items()) if macs}
-        return MacCount(sum(by_operator.values()), by_operator, tuple(sorted(self._recorder.uncounted)))
+        return MacCount(sum(by_operator.values()), by_operator, tuple(sorted(self.uncounted)))
 
 
 def sample_images(
