@@ -19,16 +19,17 @@ changes with each torch release and with what a model calls), so the guard follo
 (``SourceLoader.get_code`` of a plain ``SourceFileLoader``, matched by code object, not by
 name) and both the module's source and the bytecode file it read are *trusted*: inside the
 Python installation (standard library, site-packages) or FairNAD's own packages, and not
-below any folder the worker may write to or any extra folder it may read (a candidate's
-folder, a data folder).
+below any folder the worker may write to, nor below an extra folder it may read (a
+candidate's folder, a data folder) that lies inside the installation.
 
 Why this is safe: the bytes unmarshalled come from files the candidate cannot write, so
 they are the code of the installed package, exactly what ``import`` would run without a
 guard; a candidate that calls ``marshal.loads`` itself (or the loader's helper directly, or
 a loader of its own making, or a ``.pyc`` beside it) is refused as before, because the
 caller or the file is not trusted. The candidate itself is compiled from its checked
-source text, never from a ``.pyc``. Folders the candidate may write to or read are removed
-from ``sys.path``, so no import can pick up a module placed there. Whatever a trusted module
+source text, never from a ``.pyc``. Folders the candidate may write to or read (other than
+the installation itself) are removed from ``sys.path``, so no import can pick up a module
+placed there. Whatever a trusted module
 does once imported (open files, start processes, open sockets, load native libraries, set
 environment variables) still meets every other refusal, and Landlock
 (:mod:`fairnad_tools.landlock`) confines native code.
@@ -138,10 +139,18 @@ def _code_roots() -> list[Path]:
 
 
 class _TrustedCode:
-    """Decides whether a file is trusted code: in the installation, outside every candidate folder."""
+    """Whether a file is trusted code: inside the installation, in no folder a candidate could fill.
 
-    def __init__(self, code_roots: list[Path], untrusted: list[Path]) -> None:
-        self.code_roots, self.untrusted = code_roots, untrusted
+    A write root anywhere makes the files below it untrusted (the candidate could put a
+    ``.pyc`` there). A read-only root (the candidate's folder, a data folder) does so only
+    where it lies inside a code root: one above the installation (a candidate saved in the
+    project folder that holds the virtual environment) cannot change what is installed.
+    """
+
+    def __init__(self, code_roots: list[Path], write_roots: list[Path], read_roots: list[Path]) -> None:
+        self.code_roots = code_roots
+        self.read_roots = read_roots
+        self.holes = write_roots + [r for r in read_roots if _inside(r, code_roots)]
         self._cache: dict[str, bool] = {}
 
     def __call__(self, filename: str | os.PathLike[str] | None) -> bool:
@@ -154,7 +163,7 @@ class _TrustedCode:
                 verdict = False
             else:
                 path = Path(key).resolve()
-                verdict = _inside(path, self.code_roots) and not _inside(path, self.untrusted)
+                verdict = _inside(path, self.code_roots) and not _inside(path, self.holes)
             self._cache[key] = verdict
         return verdict
 
@@ -197,11 +206,17 @@ def _import_before_guard() -> None:
             log.warning("sandbox: importing %s before the guard failed (%s: %s)", name, type(exc).__name__, exc)
 
 
-def _drop_untrusted_import_paths(untrusted: list[Path]) -> None:
-    """Remove candidate folders from ``sys.path`` (``''`` is the working folder): no import may find a file there."""
+def _drop_untrusted_import_paths(trusted: _TrustedCode) -> None:
+    """Remove from ``sys.path`` (``''`` is the working folder) every folder a candidate could fill.
+
+    A folder stays when it is trusted code or lies outside every write root and every
+    read-only root of the candidate: no import may find a file the candidate wrote or brought.
+    """
+    holes = trusted.holes + trusted.read_roots
     kept = []
     for entry in sys.path:
-        if isinstance(entry, str) and _inside(Path(entry or os.getcwd()).resolve(), untrusted):
+        folder = Path(entry or os.getcwd()).resolve() if isinstance(entry, str) else None
+        if folder is not None and _inside(folder, holes) and not trusted(str(folder)):
             log.debug("sandbox: %r removed from sys.path (a folder candidate code can write or read)", entry)
         else:
             kept.append(entry)
@@ -221,11 +236,11 @@ def install_guard(
     extra_read = [Path(p).resolve() for p in read]
     read_roots = _default_read_roots() + extra_read
     write_roots = [Path(p).resolve() for p in write]
-    trusted = _TrustedCode(_code_roots(), extra_read + write_roots)
+    trusted = _TrustedCode(_code_roots(), write_roots, extra_read)
     _import_codes()  # resolve the import system's code objects now, not inside the hook
     if "torch" in sys.modules:
         _import_before_guard()
-    _drop_untrusted_import_paths(extra_read + write_roots)
+    _drop_untrusted_import_paths(trusted)
     abi = 0
     if kernel:
         from fairnad_tools.landlock import restrict

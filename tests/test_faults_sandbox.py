@@ -284,6 +284,28 @@ def test_code_loaded_by_anyone_but_the_import_system_stays_refused(tmp_path):
     assert "stdlib import ok" in stdout, stdout
 
 
+ABOVE_INSTALLATION_PROBE = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    import torch
+    from fairnad_tools.sandbox import install_guard
+
+    # a candidate saved in a folder that holds the Python installation (a project with its .venv)
+    above = Path(sys.prefix).resolve().parent
+    install_guard(read=[above], write=[sys.argv[1]])
+    print(torch.arange(3))  # lazily imports torch._subclasses.schema_check_mode
+    import colorsys
+    print("ok", "torch._subclasses.schema_check_mode" in sys.modules)
+    """
+)
+
+
+def test_a_candidate_folder_above_the_installation_does_not_revoke_it(tmp_path):
+    stdout = run_probe(ABOVE_INSTALLATION_PROBE, tmp_path)
+    assert "tensor([0, 1, 2])" in stdout and "ok True" in stdout, stdout
+
+
 # -- stdout floods: verification ------------------------------------------------------------------
 FLOODS = {
     "many_small_prints": 'for i in range(100_000):\n    print("step", i, "ok")\n',  # about 1.3 MB in tiny writes
