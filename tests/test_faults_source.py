@@ -36,7 +36,8 @@ def test_case_files_are_what_the_case_says():
 @pytest.mark.parametrize("name", ["model.py", "model_bom_only.py", "model_crlf_only.py"])
 def test_case_file_verifies_ok_through_the_cli(name):
     """As run.sh types it: ``fairnad verify FILE --json --input-shape 3,32,32 --num-classes 10``."""
-    result = run_cli("verify", str(CASE / name), "--json", "--input-shape", "3,32,32", "--num-classes", "10")
+    result = run_cli("verify", str(CASE / name), "--json", "--input-shape", "3,32,32", "--num-classes", "10",
+                     "--timeout", "120")  # fmt: skip  # run.sh's command; a limit far above the work: no race
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["ok"] is True and report["code"] == "ok", report
@@ -74,7 +75,7 @@ def test_files_python_imports_verify_ok(tmp_path, name):
     compile(data, "model.py", "exec")  # Python itself accepts the bytes
     path = tmp_path / "model.py"
     path.write_bytes(data)
-    report = verify_file(path)
+    report = verify_file(path, timeout_s=120)
     assert report.ok, f"{name}: {report.code}: {report.message}"
     assert (report.params, report.flops) == (PARAMS, FLOPS)
 
