@@ -1,0 +1,203 @@
+"""Issue 8, kinds 1, 2, 3 and 5: the fault cases' right values (through `fairnad verify`, as a user
+types it) and further inputs of each kind (tests/faults/<case>/more_*.py, hand-worked values in
+each file's header)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from fairnad_tools.train import TrainJob, train_candidate
+from fairnad_tools.train_worker import batch_bounds
+from fairnad_tools.verify import verify_file
+from tests.conftest import read_summary, run_cli
+
+FAULTS = Path(__file__).resolve().parent / "faults"
+MHA, EINSUM, FROZEN, SQUEEZE = (FAULTS / c for c in ("mha_fastpath_macs", "einsum_matmul_macs",
+                                                     "frozen_params_budget", "squeeze_batch_one"))  # fmt: skip
+
+
+def cli_verify(path: Path, *flags: str) -> tuple[int, dict]:
+    result = run_cli("verify", str(path), "--json", "--input-shape", "3,32,32", "--num-classes", "10", *flags)
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+# -- kind 1: attention and other operators counted; compute that depends on the input --------------
+def test_case_mha_fastpath_is_over_a_2_5m_budget():
+    code, report = cli_verify(MHA / "model.py", "--max-flops", "2.5M")
+    assert code == 1 and report["code"] == "over_flops_budget"
+    assert report["flops"] == 2_818_688 and report["params"] == 37_258
+    assert "2.819M multiply-accumulates" in report["message"]
+
+
+def test_case_mha_fastpath_breakdown():
+    report = verify_file(MHA / "model.py")
+    assert report.ok and report.flops == 2_818_688 and report.uncounted_ops == []
+    # linear: in-proj 786,432 + out-proj 262,144 + MLP 1,048,576 + head 640; attention: QK^T + AV
+    assert report.macs_by_operator == {"conv": 196_608, "linear": 2_097_792, "attention": 524_288}
+    assert sum(report.macs_by_operator.values()) == report.flops
+
+
+@pytest.mark.parametrize(
+    "name,macs,params",
+    [
+        ("more_decoder_layer.py", 1_409_344, 14_730),
+        ("more_linear_attention_einsum.py", 493_888, 6_122),
+        ("more_sdpa_functional.py", 622_912, 6_122),
+        ("more_gate_on_zeros.py", 2_801_824, 2_938),
+    ],
+)
+def test_more_attention_forms_and_gates_are_counted(name, macs, params):
+    report = verify_file(MHA / name)
+    assert report.ok, report.message
+    assert (report.flops, report.params) == (macs, params)
+    assert sum(report.macs_by_operator.values()) == macs
+
+
+def test_a_gate_that_skips_work_on_a_blank_image_does_not_pass_a_budget():
+    # 442,528 MACs on an all-zero image, 2,801,824 on real ones
+    report = verify_file(MHA / "more_gate_on_zeros.py", max_flops=1_000_000)
+    assert report.code == "over_flops_budget" and report.flops == 2_801_824
+
+
+def test_uncounted_operators_are_named_in_the_report(tmp_path):
+    path = tmp_path / "model.py"
+    path.write_text(
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Spectral(nn.Module):\n"
+        "    def __init__(self, num_classes):\n"
+        "        super().__init__()\n"
+        "        self.stem = nn.Conv2d(3, 8, 3, padding=1)\n"
+        "        self.mix = nn.Conv2d(8, 8, 1)\n"
+        "        self.head = nn.Linear(8, num_classes)\n\n"
+        "    def forward(self, x):\n"
+        "        h = self.stem(x)\n"
+        "        h = torch.fft.irfft2(torch.fft.rfft2(h).abs().to(torch.complex64), s=h.shape[-2:])\n"
+        "        return self.head(self.mix(torch.relu(h)).mean(dim=(2, 3)))\n\n\n"
+        "def build_model(num_classes):\n"
+        "    return Spectral(num_classes)\n"
+    )
+    report = verify_file(path)
+    assert report.ok and set(report.uncounted_ops) == {"aten._fft_r2c", "aten._fft_c2r"}
+    assert "not counted" in report.message and "aten._fft_r2c" in report.message
+
+
+# -- kind 2: the depth walk follows weights through view chains -------------------------------------
+@pytest.mark.parametrize(
+    "name,layers,macs,params",
+    [
+        ("model.py", 8, 1_770_112, 29_120),
+        ("model_einsum_only.py", 4, 721_536, 11_904),
+    ],
+)
+def test_case_einsum_and_matmul_layers(name, layers, macs, params):
+    code, report = cli_verify(EINSUM / name)
+    assert code == 0 and report["code"] == "ok", report["message"]
+    assert (report["weighted_layers"], report["flops"], report["params"]) == (layers, macs, params)
+
+
+@pytest.mark.parametrize(
+    "name,layers,macs,params",
+    [
+        ("more_bmm_expand.py", 6, 360_768, 5_984),
+        ("more_standardised_weights.py", 4, 3_981_632, 22_832),
+    ],
+)
+def test_more_weights_behind_views_and_arithmetic(name, layers, macs, params):
+    report = verify_file(EINSUM / name, min_layers=layers)
+    assert report.ok, report.message
+    assert (report.weighted_layers, report.flops, report.params) == (layers, macs, params)
+    assert verify_file(EINSUM / name, min_layers=layers + 1).code == "too_shallow"
+
+
+# -- kind 3: model size counts frozen parameters ----------------------------------------------------
+def test_case_frozen_parameters_are_over_the_budget():
+    code, report = cli_verify(FROZEN / "model.py")
+    assert code == 1 and report["code"] == "over_param_budget"
+    assert report["params"] == 3_443_338
+    assert "3.443M parameters" in report["message"]
+
+
+def test_more_frozen_embedding_shared_weights_and_buffers():
+    frozen = verify_file(FROZEN / "more_frozen_embedding.py")
+    assert frozen.code == "over_param_budget" and frozen.params == 1_601_931
+    shared = verify_file(FROZEN / "more_shared_and_buffers.py")
+    assert shared.ok and (shared.params, shared.flops) == (10_474, 29_196_608)
+
+
+def _logged_params(train_log: Path) -> int:
+    match = re.search(r"([\d,]+) parameters", train_log.read_text())
+    assert match, train_log.read_text()
+    return int(match.group(1).replace(",", ""))
+
+
+@pytest.mark.timeout(600)
+def test_verifier_and_training_log_agree_on_a_model_with_frozen_and_shared_weights(tmp_path):
+    model = FROZEN / "more_shared_and_buffers.py"
+    report = verify_file(model, input_shape=(3, 16, 16))
+    job = TrainJob(candidate_id="frozen", model_path=model, out_dir=tmp_path / "c", dataset="digits", epochs=1,
+                   batch_size=128, device="cpu", threads=1, time_limit_s=500)  # fmt: skip
+    result = train_candidate(job)
+    assert result.status == "trained", result.reason
+    assert _logged_params(job.log_path) == report.params == 10_474
+
+
+@pytest.mark.slow
+def test_verify_json_train_log_and_summary_agree_on_params(digits_run):
+    checked = 0
+    for candidate in read_summary(digits_run)["candidates"]:
+        folder = digits_run / "candidates" / candidate["id"]
+        if candidate["params"] is None or not (folder / "train.log").is_file():
+            continue
+        verified = json.loads((folder / "verify.json").read_text())["params"]
+        assert _logged_params(folder / "train.log") == verified == candidate["params"], candidate["id"]
+        checked += 1
+    assert checked >= 1
+
+
+# -- kind 5: the output shape for one image ------------------------------------------------------------
+def test_case_squeeze_is_rejected_and_flatten_passes():
+    code, report = cli_verify(SQUEEZE / "model.py")
+    assert code == 1 and report["code"] == "bad_output_shape"
+    assert "(10,)" in report["message"] and "squeeze()" in report["message"] and "flatten(1)" in report["message"]
+    code, report = cli_verify(SQUEEZE / "model_flatten.py")
+    assert code == 0 and report["code"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "name,code,fragments",
+    [
+        ("more_squeeze_logits.py", "bad_output_shape", ["(10,)", "single image", "flatten(1)"]),
+        ("more_view_minus_one.py", "forward_error", ["a single image runs", "view(-1)", "flatten(1)"]),
+        ("more_hard_coded_batch.py", "forward_error", ["a single image", "batch size as a constant"]),
+        ("more_batchnorm1d_head.py", "ok", []),
+    ],
+)
+def test_more_batch_size_dependent_outputs(name, code, fragments):
+    report = verify_file(SQUEEZE / name)
+    assert report.code == code, report.message
+    assert all(f in report.message for f in fragments), report.message
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("name", ["model_flatten.py", "more_batchnorm1d_head.py"])
+def test_the_trainer_never_trains_on_a_batch_of_one(tmp_path, name):
+    # digits: 1,000 training images, batch 9 = 111 full batches and one image over
+    job = TrainJob(candidate_id="b1", model_path=SQUEEZE / name, out_dir=tmp_path / "c", dataset="digits",
+                   epochs=1, batch_size=9, lr=0.05, device="cpu", threads=1, time_limit_s=500)  # fmt: skip
+    result = train_candidate(job)
+    assert result.status == "trained", result.reason
+
+
+def test_batch_bounds_fold_a_single_leftover_image():
+    assert batch_bounds(10, 3) == [(0, 3), (3, 6), (6, 10)]
+    assert batch_bounds(1000, 9)[-1] == (990, 1000) and len(batch_bounds(1000, 9)) == 111
+    assert batch_bounds(11, 3) == [(0, 3), (3, 6), (6, 9), (9, 11)]
+    assert batch_bounds(9, 3) == [(0, 3), (3, 6), (6, 9)]
+    assert batch_bounds(1, 4) == [(0, 1)]
+    with pytest.raises(ValueError, match="batch_size"):
+        batch_bounds(10, 0)
