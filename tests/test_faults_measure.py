@@ -9,10 +9,13 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
+from torch import nn
 
 from fairnad_tools.train import TrainJob, train_candidate
 from fairnad_tools.train_worker import batch_bounds
 from fairnad_tools.verify import verify_file
+from fairnad_tools.verify.worker import path_depth
 from tests.conftest import read_summary, run_cli
 
 FAULTS = Path(__file__).resolve().parent / "faults"
@@ -201,3 +204,85 @@ def test_batch_bounds_fold_a_single_leftover_image():
     assert batch_bounds(1, 4) == [(0, 1)]
     with pytest.raises(ValueError, match="batch_size"):
         batch_bounds(10, 0)
+
+
+# -- the depth walk and the structure signature, in process -------------------------------------------
+class _Branches(nn.Module):
+    """Two parallel convolutions (one layer deep together), hand-written attention without
+    projections (QK^T and AV contract activations only), layer scale and a positional embedding
+    (element-wise parameters), a head: 2 weighted layers on the longest path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(3, 8, 1)
+        self.pos = nn.Parameter(torch.zeros(1, 8, 8, 8))
+        self.gamma = nn.Parameter(torch.ones(8, 1, 1))
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.a(x) + self.b(x) + self.pos
+        t = h.flatten(2).transpose(1, 2)  # (b, 64, 8)
+        t = torch.softmax(t @ t.transpose(1, 2), dim=-1) @ t
+        h = h + self.gamma * t.transpose(1, 2).reshape_as(h)
+        return self.head(h.mean(dim=(2, 3)))
+
+
+class _FrozenStem(nn.Module):
+    """A stem run under no_grad (the graph starts after it): the walk counts from where it starts."""
+
+    def __init__(self, detach: bool) -> None:
+        super().__init__()
+        self.detach = detach
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.body = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1))
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.detach:
+            h = self.stem(x.detach())
+        else:
+            with torch.no_grad():
+                h = self.stem(x)
+        return self.head(self.body(h).mean(dim=(2, 3)))
+
+
+@pytest.mark.parametrize(
+    "model,layers", [(_Branches(), 2), (_FrozenStem(detach=True), 4), (_FrozenStem(detach=False), 3)],
+    ids=["branches-and-elementwise-parameters", "detached-input", "no-grad-stem"],
+)  # fmt: skip
+def test_depth_counts_products_with_learned_operands_on_the_longest_path(model, layers):
+    inputs = torch.randn(2, 3, 8, 8, requires_grad=True)
+    assert path_depth(model(inputs.clone()), inputs) == layers
+
+
+GATED = """
+import torch
+from torch import nn
+
+
+class Gated(nn.Module):
+    def __init__(self, num_classes):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.refine = nn.Conv2d(8, 8, 3, padding=1)
+        self.head = nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        h = torch.relu(self.stem(x))
+        if x.abs().amax() > 0:  # the refinement never runs on a blank image
+            h = torch.{act}(self.refine(h))
+        return self.head(h.mean(dim=(2, 3)))
+
+
+def build_model(num_classes):
+    return Gated(num_classes)
+"""
+
+
+def test_a_change_behind_a_gate_is_a_modification(tmp_path):
+    parent, child = tmp_path / "parent.py", tmp_path / "child.py"
+    parent.write_text(GATED.format(act="relu"))
+    child.write_text(GATED.format(act="sigmoid"))
+    report = verify_file(child, parent=parent, min_layers=2)
+    assert report.ok, report.message  # on one all-zero image both run the same operations
+    assert verify_file(parent, parent=parent, min_layers=2).code == "not_modified"
