@@ -7,7 +7,9 @@ takes a parent from everything valid so far, draws a sub-category of the attribu
 template (all 55 in turn, shuffled), applies it with ``apply_idea``, downscales when
 over 1.5 M parameters / 200 M multiply-accumulates, builds the model in-process (built-in
 specs are trusted library code) and runs the verifier's own checks on it: forward,
-output shape, backward, finite values, budgets, at least 3 weighted layers on the path.
+output shape (for a batch of 2 and for one image), backward, finite values, budgets (MACs
+counted as the verifier counts them, attention included, on its sample images), at least 3
+weighted layers on the path.
 Every 10th rendered ``model.py`` also goes through the full sandboxed verifier.
 
 Printed: ``valid_fraction`` (valid / all attempts, refusals counted as attempts and
