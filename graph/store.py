@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from fairnad_tools.io import atomic_write_json, atomic_write_text, read_json
+from fairnad_tools.io import atomic_write_json, atomic_write_text, read_json, read_python_source
 from graph.pareto import pareto_front
 from graph.state import FINAL_STATUSES, RunState, counted, trained
 
@@ -188,8 +188,12 @@ class RunStore:
         return atomic_write_json(self.candidate_dir(cid) / name, data)
 
     def read_text(self, cid: str, name: str) -> str | None:
+        """A candidate file's text, ``None`` when absent; Python files decoded as Python decodes them
+        (a byte-order mark, a PEP 263 declaration, CRLF), so a prompt sees what the verifier checked."""
         path = self.candidate_dir(cid) / name
-        return path.read_text(encoding="utf-8") if path.is_file() else None
+        if not path.is_file():
+            return None
+        return read_python_source(path) if path.suffix == ".py" else path.read_text(encoding="utf-8")
 
     def read_json(self, cid: str, name: str) -> Any:
         path = self.candidate_dir(cid) / name

@@ -192,3 +192,18 @@ def test_check_file_and_check_source_agree_on_text_with_a_bom(tmp_path):
     assert check_source("\ufeff" + PLAIN.decode()) is None  # text that will be saved as UTF-8 with a BOM
     nul = check_source("import torch\nx = 1\x00\n")
     assert nul is not None and nul.code == "syntax_error" and "line 2" in nul.message
+
+
+def test_run_store_reads_a_parent_model_as_the_verifier_decoded_it(tmp_path):
+    """The mutation role's prompt gets the parent's text without a byte-order mark or CR characters."""
+    from graph.store import RunStore
+
+    store = RunStore(tmp_path / "run")
+    folder = store.candidate_dir("0003")
+    folder.mkdir(parents=True)
+    raw = (CASE / "model.py").read_bytes()  # byte-order mark and CRLF
+    (folder / "model.py").write_bytes(raw)
+    text = store.read_text("0003", "model.py")
+    assert text == raw.removeprefix(codecs.BOM_UTF8).decode("utf-8").replace("\r\n", "\n")
+    assert "\ufeff" not in text and "\r" not in text
+    assert store.read_text("0003", "absent.py") is None

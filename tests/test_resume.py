@@ -51,6 +51,9 @@ def test_sigkill_then_resume_keeps_every_finished_candidate(tmp_path):
             finished = [e for e in events if e["phase"] == "finished"]
             started = [e for e in events if e["phase"] == "start"]
             if len(finished) >= 2 and len(started) > len(finished):
+                # freeze the run where it is: while the busy check below starts a whole CLI, the
+                # run must not move on (on a fast machine it could even finish and free its lock)
+                os.kill(proc.pid, signal.SIGSTOP)
                 break
             assert proc.poll() is None, proc.stderr.read()
             time.sleep(0.2)
