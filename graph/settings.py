@@ -374,6 +374,7 @@ def load_settings(
     if path is not None:
         file_data = read_config_file(path)
         validate_layer(file_data, Layer(f"config file {path}"))
+        _refuse_secrets_in_file(file_data, path)
         merged = _deep_merge(merged, file_data)
     env_data, env_layer_info = env_layer(env)
     if env_data:
@@ -383,6 +384,22 @@ def load_settings(
         validate_layer(overrides, Layer("command-line option" if flags else "command-line options", dict(flags or {})))
         merged = _deep_merge(merged, overrides)
     return validate_layer(merged, Layer("the merged settings"))
+
+
+def _refuse_secrets_in_file(data: Mapping[str, Any], path: Path) -> None:
+    """A secret (``llm.api_key``) in a settings file is refused: files get shared and committed, and
+    a run never saves secrets, so a key read from a file would also be lost on resume."""
+    for loc in secret_keys():
+        node: Any = data
+        for part in loc:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is not None:
+            key = ".".join(loc)
+            variable = ENV_PREFIX + "__".join(part.upper() for part in loc)
+            raise SettingsError(
+                f"config file {path} sets '{key}', a secret that never goes in a file; remove it "
+                f"and set the environment variable {variable} instead"
+            )
 
 
 def settings_from_file(path: Path) -> FairNADSettings:

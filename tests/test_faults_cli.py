@@ -82,6 +82,14 @@ def test_the_llm_key_and_provider_come_from_the_environment_and_show_masked(tmp_
     assert "api_key" not in shown(run_cli("config", "show", cwd=tmp_path))["llm"]  # no key: none shown
 
 
+def test_a_key_in_the_config_file_is_refused_without_echoing_it(tmp_path):
+    (tmp_path / "fairnad.toml").write_text(f'[llm]\nprovider = "openai"\napi_key = "{SECRET}"\n')
+    result = run_cli("config", "show", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith("error:"), result.stdout + result.stderr
+    assert "llm.api_key" in result.stderr and "FAIRNAD_LLM__API_KEY" in result.stderr
+    assert SECRET not in result.stdout + result.stderr and "Traceback" not in result.stderr
+
+
 def test_config_show_prints_one_key_value_line_per_setting(tmp_path):
     result = run_cli("config", "show", env={"FAIRNAD_SEARCH__BUDGET": "9"}, cwd=tmp_path)
     lines = [line for line in result.stdout.splitlines() if line and not line.startswith("[")]
