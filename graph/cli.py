@@ -26,7 +26,7 @@ from typer.core import TyperGroup
 
 from agents.registry import RoleRegistryError
 from fairnad_tools.datasets import DataError
-from fairnad_tools.settings import DataSettings, TrainSettings, parse_count
+from fairnad_tools.settings import DataSettings, TrainSettings, VerifySettings, parse_count
 from graph.settings import SettingsError, example_toml, load_settings, secret_keys, to_toml_data, toml_text
 from graph.store import RunDirError, RunStore
 from knowledge.store import StoreError
@@ -472,32 +472,57 @@ def verify(
     input_shape: Annotated[str, typer.Option(help="C,H,W")] = "3,32,32",
     num_classes: Annotated[int, typer.Option(min=1, help="classes of the output layer")] = 10,
     max_params: Annotated[str, typer.Option(help="parameter budget (1.5M)")] = "1.5M",
-    max_flops: Annotated[str, typer.Option(help="multiply-accumulates per image (200M)")] = "200M",
-    timeout: Annotated[float, typer.Option(min=0.1, help="seconds")] = 20.0,
+    max_flops: Annotated[
+        str | None, typer.Option(help="multiply-accumulates per image (default: 200M at 32x32, 50M below)")
+    ] = None,
+    timeout: Annotated[float, typer.Option(min=0.1, help="seconds the model's own checks may take")] = 20.0,
+    memory_mb: Annotated[int, typer.Option(min=0, help="memory the checks may allocate (MB); 0: no limit")] = 2048,
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON report")] = False,
 ) -> None:
     """Verify a candidate file; exit 0 when it passes, 1 when rejected, 2 on usage errors."""
-    from fairnad_tools.forkserver import set_enabled
     from fairnad_tools.verify import verify_file
 
-    set_enabled(False)  # one verification: a plain child starts sooner than a fork server
+    # The check runs in a child forked from a process that has already imported torch, as in a
+    # run: --timeout then limits the model's own work, never the interpreter's start-up (seconds
+    # that vary with the machine), and one verification costs no more than with a fresh child.
     for path, what in ((file, "FILE"), (parent, "--parent")):
         if path is not None and not path.is_file():
             raise UsageError(f"{what}: {path} does not exist or is not a file")
+    shape = _shape(input_shape)
     report = verify_file(
-        file, parent=parent, input_shape=_shape(input_shape), num_classes=num_classes,
-        max_params=_count(max_params, "--max-params"), max_flops=_count(max_flops, "--max-flops"),
-        timeout_s=timeout,
+        file, parent=parent, input_shape=shape, num_classes=num_classes,
+        max_params=_count(max_params, "--max-params"),
+        max_flops=_count(max_flops, "--max-flops") if max_flops else VerifySettings().flops_budget(shape),
+        timeout_s=timeout, memory_mb=memory_mb,
     )  # fmt: skip
     if as_json:
         print(report.model_dump_json(include={"ok", "code", "message", "params", "flops", "seconds",
-                                              "weighted_layers", "signature"}))  # fmt: skip
+                                              "weighted_layers", "signature", "macs_by_operator",
+                                              "uncounted_ops"}))  # fmt: skip
     else:
         colour = "green" if report.ok else "red"
-        out.print(f"[{colour}]{report.code}[/]: {report.message}", highlight=False)
-        out.print(f"params {_fmt_count(report.params)}, MACs {_fmt_count(report.flops)}, "
+        out.print(f"[{colour}]{escape(report.code)}[/]: {escape(report.message)}", highlight=False)
+        out.print(f"params {_exact(report.params)}, MACs {_exact(report.flops)} per image, "
                   f"{report.seconds:.2f} s", highlight=False)  # fmt: skip
+        if report.macs_by_operator is not None:
+            out.print(_macs_line(report.macs_by_operator, report.uncounted_ops), highlight=False, markup=False)
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _exact(value: int | None) -> str:
+    """An exact count with thousands separators, and its size in millions: ``2,818,688 (2.82M)``."""
+    if value is None:
+        return "-"
+    return f"{value:,}" + (f" ({value / 1e6:.2f}M)" if value >= 100_000 else "")
+
+
+def _macs_line(by_operator: dict[str, int], uncounted: list[str]) -> str:
+    """``MACs by operator: conv 196,608, linear 2,097,792`` (exact), then what was not counted."""
+    parts = [f"{kind} {value:,}" for kind, value in sorted(by_operator.items(), key=lambda item: -item[1])]
+    line = "MACs by operator: " + (", ".join(parts) or "none")
+    if uncounted:
+        line += f"; not counted: {', '.join(uncounted)}"
+    return line
 
 
 # -- roles, graph, config --------------------------------------------------------------------
