@@ -44,7 +44,10 @@ class TrainSettings(Section):
         default=None, ge=1, le=10_000, description="unset: the dataset's default (digits 8, CIFAR 200)"
     )
     batch_size: int | None = Field(
-        default=None, ge=1, le=65_536, description="unset: the dataset's default (digits 64, CIFAR 256)"
+        default=None,
+        ge=2,
+        le=65_536,
+        description="at least 2 (batch norm needs two images); unset: the dataset's default (digits 64, CIFAR 256)",
     )
     lr: float | None = Field(
         default=None, gt=0, le=10, description="peak learning rate, cosine decay to 0; unset: digits 0.05, CIFAR 0.1"

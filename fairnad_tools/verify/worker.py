@@ -25,8 +25,15 @@ from fairnad_tools.sandbox import MARK, install_guard, load_candidate
 
 
 def _set_limits(memory_mb: int, cpu_seconds: int) -> None:
+    """CPU seconds and memory the checks may use from now on (not what the imports already took).
+
+    RLIMIT_CPU counts the process's whole CPU time, so the limit is set above what this process
+    has used so far: a fresh interpreter has spent seconds importing torch, a forked child none.
+    """
     if cpu_seconds > 0:
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        spent = int(usage.ru_utime + usage.ru_stime) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (spent + cpu_seconds, spent + cpu_seconds + 1))
     if memory_mb > 0:
         current = _vm_size_bytes()
         limit = current + memory_mb * 1024 * 1024
@@ -56,7 +63,7 @@ def _where(exc: BaseException, filename: str) -> str:
     if not frames:
         return ""
     frame = frames[-1]
-    return f" (model.py line {frame.lineno}, in {frame.name}: {frame.line})"
+    return f" ({Path(filename).name} line {frame.lineno}, in {frame.name}: {frame.line})"
 
 
 # Autograd nodes of products (convolutions, matrix products, einsum and @ through them, bilinear,
