@@ -201,7 +201,7 @@ def locate_cifar(name: str, data_dir: Path | None) -> Path:
             return base
     for base in (root / layout.folder, root):
         present = [f for f in layout.files if (base / f).is_file()]
-        if base.is_dir() and (present or base.name == layout.folder):
+        if base.is_dir() and present:
             missing = [f for f in layout.files if f not in present]
             raise DataError(
                 f"{base} lacks {', '.join(missing)} (it holds {_listing(base)}): the copy is incomplete; "
@@ -291,8 +291,16 @@ def _diagnose_folder(root: Path, layout: CifarLayout) -> str:
     expects = f"FairNAD expects {layout.describe()} (torchvision's python version, from {CIFAR_URL})"
     found = _walk(root)
     own = found.folders[layout.dataset]
+    complete = [p for p in own if all((p / layout.folder / f).is_file() for f in layout.files)]
+    if complete:  # the folder holding the files, also when an archive was extracted twice (X/f/f/...)
+        return f"found {layout.folder} under {_paths(complete)}: pass that folder (--data-dir {_q(complete[0])})"
     if own:
-        return f"found {layout.folder} under {_paths(own)}: pass that folder (--data-dir {_q(own[0])})"
+        deepest = own[-1] / layout.folder
+        return (
+            f"found {layout.folder} under {_paths(own)}, but it lacks the batch files "
+            f"({', '.join(layout.files)}; it holds {_listing(deepest)}): the copy is incomplete; "
+            f"extract {layout.archive} again (tar -xzf {layout.archive})"
+        )
     own = found.loose[layout.dataset]
     if own:
         return (
@@ -395,6 +403,14 @@ _PICKLE_GLOBALS = {
     ("numpy._core.multiarray", "scalar"),
     ("numpy._core.numeric", "_frombuffer"),
     ("_codecs", "encode"),  # bytes pickled by Python 3 at protocol 2
+    # plain data types: protocol 2 writes an empty bytes value as a call of bytes()
+    ("builtins", "bytes"),
+    ("builtins", "str"),
+    ("builtins", "int"),
+    ("builtins", "float"),
+    ("builtins", "list"),
+    ("builtins", "tuple"),
+    ("builtins", "dict"),
     ("builtins", "bytearray"),
     ("builtins", "set"),
     ("builtins", "frozenset"),

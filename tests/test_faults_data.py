@@ -568,6 +568,38 @@ def test_incomplete_extraction_names_the_missing_files(in_tmp):
     assert "data/cifar-10-batches-py lacks data_batch_5, test_batch" in message and "extract" in message
 
 
+def test_an_archive_extracted_twice_names_the_inner_folder(in_tmp):
+    make_cifar10(Path("data/cifar-10-batches-py"))  # data/cifar-10-batches-py/cifar-10-batches-py/...
+    message = refusal("cifar10", Path("data"))
+    assert (
+        "found cifar-10-batches-py under data/cifar-10-batches-py: pass that folder "
+        "(--data-dir data/cifar-10-batches-py)" in message
+    ), message
+    assert "incomplete" not in message
+    read_cifar("cifar10", Path("data/cifar-10-batches-py"))  # the fix works
+
+
+def test_an_empty_cifar_folder_inside_says_the_copy_is_incomplete(in_tmp):
+    Path("data/cifar-10-batches-py").mkdir(parents=True)
+    message = refusal("cifar10", Path("data"))
+    assert "found cifar-10-batches-py under data" in message and "incomplete" in message, message
+
+
+@pytest.mark.parametrize("value", [b"", bytes(range(5)), "", [], ()])
+def test_plain_values_torchvision_reads_are_accepted(tmp_path, value):
+    """Protocol 2 pickles an empty bytes value as a call of bytes(); torchvision's reader loads it."""
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in C10_FILES:
+        entry = {**batch(20, seed=len(name)), "batch_label": value, "filenames": [b"a.png"] * 20}
+        (folder / name).write_bytes(pickle.dumps(entry, protocol=2))
+    check_dataset("cifar10", tmp_path)
+    import torchvision.datasets.cifar as tv
+
+    entry = tv.pickle.load(open(folder / "data_batch_1", "rb"), encoding="latin1")  # noqa: SIM115
+    assert len(entry["data"]) == 20
+
+
 def test_cli_refuses_more_wrong_folders_before_the_run_directory(in_tmp):
     make_cifar10(Path("deep/a/b"))
     result = cli_run(in_tmp, "deep", "r1")
