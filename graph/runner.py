@@ -34,6 +34,7 @@ from graph.settings import (
 )
 from graph.state import FINAL_STATUSES, RunState, counted
 from graph.store import RunDirError, RunStore
+from knowledge.store import check_embedding_model
 
 
 def recursion_limit(settings: FairNADSettings, budget: int) -> int:
@@ -98,11 +99,12 @@ def preflight(settings: FairNADSettings) -> None:
     """Every check that needs no run directory, so a doomed run never creates one.
 
     In order, cheapest first: the seed model, the configured roles and the knowledge they
-    load (template, idea files), the training device, then the dataset's files and content
+    load (template, idea files), the embedding model (present offline), the training device,
+    then the dataset's files and content
     (:func:`fairnad_tools.datasets.check_dataset`). Called before a run folder is created
     and again when a run is resumed (the machine or the data may have changed since).
-    Raises :class:`SettingsError`, :class:`RoleRegistryError`, ``TemplateError`` or
-    ``DataError``, each naming the problem and the fix.
+    Raises :class:`SettingsError`, :class:`RoleRegistryError`, ``TemplateError``,
+    ``StoreError`` or ``DataError``, each naming the problem and the fix.
     """
     from fairnad_tools.arch.seeds import SEEDS
 
@@ -116,6 +118,7 @@ def preflight(settings: FairNADSettings) -> None:
     load_bank = getattr(parts["extractor"], "load_bank", None)
     if callable(load_bank):  # the template and idea files the run will read
         load_bank()
+    check_embedding_model(settings.knowledge.embedding_model)
     check_device(settings.train.device)
     check_dataset(settings.data.dataset, settings.data.data_dir)
 

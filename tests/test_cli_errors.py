@@ -240,6 +240,12 @@ def test_device_is_checked_before_the_run_folder_exists(tmp_path, args, env, fra
         ('[knowledge]\nideas = ["missing-ideas.yaml"]\n', ["missing-ideas.yaml", "does not exist"]),
         ('[search]\nseed_model = "resnet18"\n', ["search.seed_model", "resnet32"]),
         ('[roles]\ngates = ["train"]\n', ["train"]),
+        ('[knowledge]\nembedding_model = "no-such-model-folder/"\n', ["no-such-model-folder", "does not exist"]),
+        ('[knowledge]\nembedding_model = "."\n', ["holds no model", "modules.json"]),
+        (
+            '[knowledge]\nembedding_model = "org-none/model-none"\n',
+            ["'org-none/model-none'", "not in the Hugging Face cache", "bundled"],
+        ),
     ],
 )
 def test_settings_roles_and_knowledge_are_checked_before_the_run_folder_exists(tmp_path, toml, fragments):
