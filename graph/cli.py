@@ -25,7 +25,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from agents.registry import RoleRegistryError
-from fairnad_tools.datasets import DataError
+from fairnad_tools.datasets import DataError, dataset_info
 from fairnad_tools.settings import DataSettings, TrainSettings, VerifySettings, parse_count
 from graph.settings import SettingsError, example_toml, load_settings, secret_keys, to_toml_data, toml_text
 from graph.store import RunDirError, RunStore
@@ -220,6 +220,17 @@ def run(
         _overrides(budget=budget, seed=seed, dataset=dataset, data_dir=data_dir, epochs=epochs, device=device),
         flags=FLAG_NAMES,
     )
+    if not dataset_info(settings.data.dataset).needs_data_dir and settings.data.data_dir is not None:
+        if data_dir is not None:  # a flag that cannot act is an error, never ignored
+            raise UsageError(
+                f"--data-dir cannot act: the dataset is {settings.data.dataset}, which is bundled and reads no "
+                "folder; drop --data-dir, or choose the dataset it holds (--dataset cifar10 or cifar100)"
+            )
+        err.print(
+            f"note: data.data_dir ({settings.data.data_dir}) is not used: {settings.data.dataset} is bundled",
+            highlight=False,
+            soft_wrap=True,
+        )
     check_start(settings, store)
     err.print(
         f"FairNAD run in [bold]{store.root}[/]: {settings.data.dataset}, budget {settings.search.budget}, "

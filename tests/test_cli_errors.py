@@ -254,3 +254,14 @@ def test_settings_roles_and_knowledge_are_checked_before_the_run_folder_exists(t
     result = run_cli("run", "--run-dir", str(tmp_path / "r"), "--config", str(config), cwd=tmp_path)
     assert_usage_error(result, *fragments)
     assert not (tmp_path / "r").exists()
+
+
+def test_data_dir_with_the_bundled_dataset_is_an_error_not_ignored(tmp_path):
+    result = run_cli("run", "--dataset", "digits", "--data-dir", str(tmp_path), "--budget", "1",
+                     "--run-dir", str(tmp_path / "r"), cwd=tmp_path)  # fmt: skip
+    assert_usage_error(result, "--data-dir cannot act", "digits", "--dataset cifar10")
+    assert not (tmp_path / "r").exists()
+    default = run_cli("run", "--data-dir", str(tmp_path), "--budget", "1", "--run-dir", str(tmp_path / "r2"),
+                      cwd=tmp_path)  # fmt: skip  # digits is the default dataset
+    assert_usage_error(default, "--data-dir cannot act")
+    assert not (tmp_path / "r2").exists()
