@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 class LLMSettings(BaseModel):
     """The chat model behind the roles; ``provider = "none"`` runs the built-in policies."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     provider: Literal["none", "openai"] = Field(
         default="none",

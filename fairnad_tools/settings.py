@@ -29,9 +29,9 @@ DatasetName = Literal["digits", "cifar10", "cifar100"]
 
 
 class Section(BaseModel):
-    """Base of every settings section: unknown keys are errors."""
+    """Base of every settings section: unknown keys are errors, numbers are finite."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class TrainSettings(Section):

@@ -271,8 +271,10 @@ def resume_cmd(
         plans.append(plan)
         change = f", budget {plan.previous_budget} -> {plan.budget}" if plan.budget != plan.previous_budget else ""
         what = "resuming" if plan.continues else "nothing to resume in"
+        # a run that is resumed was not running: no process held it (the resume took its lock)
+        status = "interrupted" if plan.status == "running" else plan.status
         err.print(
-            f"FairNAD: {what} {store.root} ({plan.status}, {plan.counted} of {plan.budget} counted{change}, "
+            f"FairNAD: {what} {store.root} ({status}, {plan.counted} of {plan.budget} counted{change}, "
             f"device {plan.settings.train.device})",
             highlight=False,
             soft_wrap=True,
@@ -417,7 +419,7 @@ def trace(
             close = difflib.get_close_matches(role.lower(), values.actors, n=1)
             hint = f"; did you mean --role {close[0]}?" if close else ""
             raise UsageError(
-                f"--role {role}: no event in this trace shows that role or tool{hint} "
+                f"--role {role}: no event in this trace shows that role or tool{hint or '.'} "
                 f"Roles and tools in it: {', '.join(values.actors)}"
             )
         if candidate is not None and candidate_id(candidate) not in values.candidates:
@@ -432,7 +434,7 @@ def trace(
             print(json.dumps(event))
             continue
         ts = event["ts"][11:19]
-        who = actor(event) or "-"
+        who = actor(event)
         cand = event.get("candidate") or ""
         line = f"{ts} {event['event']:<13} {who:<10} {cand:<5}"
         if "given" in event:

@@ -7,6 +7,7 @@ and an idempotent train step that reuses a finished ``metrics.json``.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -69,6 +70,20 @@ def _settings_toml(settings: FairNADSettings) -> str:
     return "# Resolved settings of this run (fairnad resume reads them).\n" + toml_text(to_toml_data(settings))
 
 
+def check_threads(threads: int) -> None:
+    """Refuse ``train.threads`` above this machine's CPU cores (0 means all of them).
+
+    More threads than cores makes every training crawl (the threads only take turns), so the
+    value is a mistake, not a preference. Raises :class:`SettingsError` with the valid range.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if threads > cores:
+        raise SettingsError(
+            f"bad value for 'train.threads': {threads}, but this machine gives FairNAD {cores} CPU core(s); "
+            f"use 0 (all cores) or a number from 1 to {cores}"
+        )
+
+
 def check_device(device: str) -> None:
     """Refuse ``train.device = "cuda"`` when torch sees no CUDA GPU; ``auto`` and ``cpu`` always pass.
 
@@ -99,8 +114,8 @@ def preflight(settings: FairNADSettings) -> None:
     """Every check that needs no run directory, so a doomed run never creates one.
 
     In order, cheapest first: the seed model, the configured roles and the knowledge they
-    load (template, idea files), the embedding model (present offline), the training device,
-    then the dataset's files and content
+    load (template, idea files), the embedding model (present offline), the training device
+    and threads, then the dataset's files and content
     (:func:`fairnad_tools.datasets.check_dataset`). Called before a run folder is created
     and again when a run is resumed (the machine or the data may have changed since).
     Raises :class:`SettingsError`, :class:`RoleRegistryError`, ``TemplateError``,
@@ -120,6 +135,7 @@ def preflight(settings: FairNADSettings) -> None:
         load_bank()
     check_embedding_model(settings.knowledge.embedding_model)
     check_device(settings.train.device)
+    check_threads(settings.train.threads)
     check_dataset(settings.data.dataset, settings.data.data_dir)
 
 

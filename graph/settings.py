@@ -293,7 +293,8 @@ def _settings_variables(env: Mapping[str, str]) -> dict[str, str]:
                 keys = tuple(parts[1:]) or ("...",)
                 hint = f"; did you mean {env_var_name((close[0], *keys))}?" if close else ""
             problems.append(
-                f"unknown environment variable {name}{hint} Use FAIRNAD_<SECTION>__<KEY> with a section among "
+                f"unknown environment variable {name}{hint}{'' if hint.endswith('?') else '.'} "
+                f"Use FAIRNAD_<SECTION>__<KEY> with a section among "
                 f"{', '.join(sections)}; other FAIRNAD_ variables: {', '.join(OTHER_VARIABLES)}"
             )
             continue

@@ -68,9 +68,13 @@ class TraceWriter:
                 self._handle.close()
 
 
-def actor(event: Mapping[str, Any]) -> str | None:
-    """What the trace's role/tool column shows for an event: its role, else its tool (``train``)."""
-    return event.get("role") or event.get("tool")
+NO_ACTOR = "-"
+"""What the role/tool column shows for an event of neither (``run_started``, ``run_ended``)."""
+
+
+def actor(event: Mapping[str, Any]) -> str:
+    """What the trace's role/tool column shows for an event: its role, else its tool (``train``), else ``-``."""
+    return str(event.get("role") or event.get("tool") or NO_ACTOR)
 
 
 def candidate_id(text: str) -> str:
@@ -96,7 +100,7 @@ def read_trace(path: Path, role: str | None = None, candidate: str | None = None
     wanted_role = role.lower() if role is not None else None
     wanted_candidate = candidate_id(candidate) if candidate is not None else None
     for event in _events(path):
-        if wanted_role is not None and (actor(event) or "").lower() != wanted_role:
+        if wanted_role is not None and actor(event).lower() != wanted_role:
             continue
         if wanted_candidate is not None and candidate_id(str(event.get("candidate") or "")) != wanted_candidate:
             continue
@@ -116,9 +120,7 @@ def trace_values(path: Path) -> TraceValues:
     actors: set[str] = set()
     candidates: set[str] = set()
     for event in _events(path):
-        who = actor(event)
-        if who:
-            actors.add(str(who).lower())
+        actors.add(actor(event).lower())
         if event.get("candidate"):
             candidates.add(candidate_id(str(event["candidate"])))
     return TraceValues(sorted(actors), sorted(candidates))

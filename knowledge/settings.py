@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class KnowledgeSettings(BaseModel):
     """Where the template and ideas come from and where the vector store lives."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     template: Path | None = Field(default=None, description="attribute template YAML; unset: the shipped 15/55 one")
     ideas: list[Path] = Field(

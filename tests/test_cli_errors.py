@@ -240,6 +240,7 @@ def test_device_is_checked_before_the_run_folder_exists(tmp_path, args, env, fra
         ('[knowledge]\nideas = ["missing-ideas.yaml"]\n', ["missing-ideas.yaml", "does not exist"]),
         ('[search]\nseed_model = "resnet18"\n', ["search.seed_model", "resnet32"]),
         ('[roles]\ngates = ["train"]\n', ["train"]),
+        ("[train]\nthreads = 100000\n", ["train.threads", "100000", "CPU core", "use 0 (all cores)"]),
         ('[knowledge]\nembedding_model = "no-such-model-folder/"\n', ["no-such-model-folder", "does not exist"]),
         ('[knowledge]\nembedding_model = "."\n', ["holds no model", "modules.json"]),
         (

@@ -250,6 +250,12 @@ def _wait_for(proc: subprocess.Popen[str], ready) -> None:  # noqa: ANN001 - a p
         time.sleep(0.2)
 
 
+def _freeze(proc: subprocess.Popen[str]) -> None:
+    """Stop the run where it is (SIGSTOP; it keeps its lock): on a fast machine it could otherwise
+    finish, and free its lock, while the check that follows starts a whole CLI."""
+    os.kill(proc.pid, signal.SIGSTOP)
+
+
 def _kill(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGKILL)
@@ -269,6 +275,7 @@ def test_status_of_a_killed_run_says_interrupted_with_the_command_to_continue(tm
     proc = _start("run", "--run-dir", str(run_dir), "--budget", "2", "--epochs", "1", "-q")
     try:
         _wait_for(proc, lambda: (run_dir / "summary.json").is_file())
+        _freeze(proc)
         alive = run_cli("status", str(run_dir))
         assert alive.returncode == 0 and f"running (pid {proc.pid})" in alive.stdout, alive.stdout + alive.stderr
     finally:
@@ -302,6 +309,7 @@ def test_a_finished_run_is_extended_and_keeps_its_new_budget_across_a_kill(digit
     proc = _start("resume", str(run_dir), "--budget", "8", "-q")
     try:
         _wait_for(proc, lambda: any(cid not in old_ids for cid in _trained_starts(run_dir)))
+        _freeze(proc)
         busy = run_cli("status", str(run_dir))
         assert f"running (pid {proc.pid})" in busy.stdout and "/8 counted" in busy.stdout, busy.stdout
     finally:
@@ -437,11 +445,12 @@ def test_trace_helpers_normalise_ids_and_read_the_displayed_column(tmp_path):
     writer.emit("round_end", round=1)
     writer.close()
     path = tmp_path / "trace.jsonl"
-    assert [actor(e) for e in read_trace(path)] == ["verifier", "train", "train", None]
+    assert [actor(e) for e in read_trace(path)] == ["verifier", "train", "train", "-"]
     assert [e["candidate"] for e in read_trace(path, role="Train")] == ["0001", "0012"]
     assert [e["event"] for e in read_trace(path, candidate="1")] == ["role_step", "tool_call"]
+    assert [e["event"] for e in read_trace(path, role="-")] == ["round_end"]  # the column shows '-'
     values = trace_values(path)
-    assert values.actors == ["train", "verifier"] and values.candidates == ["0001", "0012"]
+    assert values.actors == ["-", "train", "verifier"] and values.candidates == ["0001", "0012"]
 
 
 def test_id_ranges_are_listed_compactly():

@@ -222,3 +222,12 @@ def test_settings_text_is_toml_with_one_line_per_setting():
     assert tomllib.loads(text) == data
     keys = [line for line in text.splitlines() if line and not line.startswith("[")]
     assert all(" = " in line for line in keys) and 'gates = ["critic", "verifier"]' in keys
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("FAIRNAD_LLM__TEMPERATURE", "nan"), ("FAIRNAD_TRAIN__LR", "inf"), ("FAIRNAD_SEARCH__SCALE_UP_BELOW", "-inf")],
+)
+def test_numbers_that_are_not_finite_are_refused_as_such(key, value):
+    with pytest.raises(SettingsError, match=f"{key}: Input should be a finite number"):
+        load_settings(env={key: value})
