@@ -167,8 +167,9 @@ class ForkServer:
     def __init__(self) -> None:
         import subprocess
 
-        from fairnad_tools.proc import _die_with_parent, child_env
+        from fairnad_tools.proc import _die_with_parent, child_env, hide_from_same_user
 
+        hide_from_same_user()
         self.dir = tempfile.mkdtemp(prefix="fairnad-fork-")
         self.socket_path = str(Path(self.dir) / "server.sock")
         parent = os.getpid()

@@ -4,6 +4,17 @@ Every piece of candidate code (verification, training) runs in a child started h
 its own session (so a timeout kills the whole group), ``PR_SET_PDEATHSIG`` so that it is
 killed when FairNAD dies (even by SIGKILL), a scrubbed environment, a wall-clock limit.
 
+**Secrets.** A child's environment is an allow-list (:func:`child_env`); whatever a caller
+passes instead is scrubbed again (:func:`scrub_secrets`): no variable named like a secret
+(``*KEY*``, ``*TOKEN*``, ``*SECRET*``, ``*PASSWORD*``, ``*CREDENTIAL*``, ``FAIRNAD_LLM*``) and
+no value that holds the value of one of FairNAD's own secret variables reaches a child.
+Before the first child starts, FairNAD makes its own process non-dumpable
+(:func:`hide_from_same_user`), so its ``/proc/<pid>/environ`` and memory, which hold the
+API key, are closed to every other process of the same user (a candidate is one: same
+uid), not only to confined workers. The cost: no core dumps of the main process, and a
+debugger or profiler of the same user (gdb, py-spy) cannot attach to it. A worker is
+confined to its own ``/proc`` folder by :mod:`fairnad_tools.sandbox` and Landlock.
+
 A child's output (stdout and stderr together) always goes through a pipe that FairNAD
 drains while the child runs, so a candidate that prints megabytes never blocks on a full
 pipe; what is kept of it is capped (:class:`CappedOutput`): the first
@@ -18,6 +29,7 @@ import collections
 import ctypes
 import logging
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -49,6 +61,11 @@ _ENV_ALLOWLIST = (
 )
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+# Names of variables that hold credentials; such a variable never reaches a child, whatever a caller passes.
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|^FAIRNAD_LLM", re.IGNORECASE)
+_MIN_SECRET_CHARS = 8  # shorter values are not looked for inside other variables' values
+_hidden: bool | None = None  # None: not tried yet
 
 OUTPUT_HEAD_BYTES = 1 << 20
 """Bytes kept from the start of a child's output (1 MiB)."""
@@ -191,7 +208,10 @@ class _Relay:
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for a child: allow-listed variables, FairNAD's root first on PYTHONPATH."""
+    """Environment for a child: allow-listed variables, FairNAD's root first on PYTHONPATH.
+
+    ``extra`` is added, then the whole is passed through :func:`scrub_secrets`.
+    """
     env = {key: os.environ[key] for key in _ENV_ALLOWLIST if key in os.environ}
     paths = [str(PROJECT_ROOT)]
     if os.environ.get("PYTHONPATH"):
@@ -201,7 +221,48 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     if extra:
         env.update(extra)
-    return env
+    return scrub_secrets(env)
+
+
+def scrub_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without credentials: variables named like a secret, and values holding this process's secrets.
+
+    A secret of this process is the value (8 characters or more) of one of its own variables
+    named like a secret (``FAIRNAD_LLM__API_KEY``, ``OPENAI_API_KEY``, ...). What is dropped is
+    logged by name, never by value.
+    """
+    secrets = [v for k, v in os.environ.items() if _SECRET_NAME.search(k) and len(v) >= _MIN_SECRET_CHARS]
+    kept, dropped = {}, []
+    for key, value in env.items():
+        if _SECRET_NAME.search(key) or any(secret in value for secret in secrets):
+            dropped.append(key)
+        else:
+            kept[key] = value
+    if dropped:
+        log.warning("not passed to a child process (they hold or look like credentials): %s", ", ".join(dropped))
+    return kept
+
+
+def hide_from_same_user() -> bool:
+    """Make this process non-dumpable (Linux), once: other processes of the same user cannot read its memory.
+
+    ``/proc/<pid>/environ``, ``mem``, ``maps`` and ``fd`` of a non-dumpable process are open
+    only to itself and to root, and no process of the same user can ptrace it; the process
+    itself reads them as before, and the children it starts (a new program each) are
+    dumpable again. Called before the first child that may run candidate code starts.
+    Returns whether the process is now hidden.
+    """
+    global _hidden
+    if _hidden is not None:
+        return _hidden
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        _hidden = libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # not Linux
+        _hidden = False
+    if not _hidden:
+        log.warning("could not make this process non-dumpable; same-user processes can read its environment")
+    return _hidden
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -251,6 +312,8 @@ def run_python_module(
     """
     from fairnad_tools.forkserver import WORKERS, get_server
 
+    hide_from_same_user()
+    env = scrub_secrets(env) if env is not None else None
     sink = CappedOutput(log_path, head_bytes=head_bytes, tail_bytes=tail_bytes)
     try:
         server = get_server() if module in WORKERS else None

@@ -4,10 +4,21 @@ The static check rejects what it can see; this is the second line for what it ca
 path assembled at run time, an API nobody listed). A PEP 578 audit hook, which cannot be
 removed once added, refuses in the worker process: process creation, signals to other
 processes, network sockets, loading native libraries, deleting or renaming files, and
-opening files for writing outside the allowed folders or for reading outside the Python
-installation, FairNAD and the allowed data folders; building code objects and loading
-code from bytes (``marshal.loads``). A refused action raises ``PermissionError`` with a
-message starting with :data:`MARK`.
+opening files for writing outside the allowed folders or for reading (or listing a folder)
+outside what the worker needs; building code objects and loading code from bytes
+(``marshal.loads``). A refused action raises ``PermissionError`` with a message starting
+with :data:`MARK`.
+
+**What a worker may read.** The code it runs: the Python installation, FairNAD's package
+folders (``fairnad_tools``, ``agents``, ``graph``, ``knowledge``; not the project folder that
+holds them, with its ``.git``, runs, settings and notes), and the folder of any other
+top-level module it imported before the guard; the folders its caller grants (the
+candidate's, a data folder); a few device and time-zone files; and below ``/proc`` and
+``/sys`` only its own ``/proc/<pid>`` folder and the CPU and memory information libraries
+read (:func:`fairnad_tools.landlock.process_read_roots`). ``/proc/<pid>`` of any other
+process (the environment of the FairNAD process that holds the API key, of a shell, of a
+sibling) is refused, here and by Landlock, which also stops native code; ``sys.path``
+entries are not granted as such (the project folder is on the children's ``PYTHONPATH``).
 
 **Lazy imports.** Ordinary model code makes torch import modules on first use: printing a
 tensor imports ``torch._subclasses.schema_check_mode``; ``torch.utils.checkpoint`` imports
@@ -103,39 +114,79 @@ _PATH_EVENTS = {
     "os.utime": "changing file times",
 }
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-_SYSTEM_READ_ROOTS = ("/proc", "/sys", "/dev/null", "/dev/urandom", "/dev/shm", "/etc/localtime", "/usr/share/zoneinfo")
+# Outside the code and the allowed folders a candidate may read only these, and what
+# fairnad_tools.landlock.process_read_roots() names below /proc and /sys (its own /proc folder, CPU and
+# memory information): never /proc/<pid> of another process, never the project folder as a whole.
+_SYSTEM_READ_ROOTS = ("/dev/null", "/dev/urandom", "/dev/shm", "/etc/localtime", "/usr/share/zoneinfo")
+# Directory listings are reads too (os.listdir, os.scandir, and glob and os.walk through them).
+_LIST_EVENTS = frozenset({"os.listdir", "os.scandir"})
 
-
-def _default_read_roots() -> list[Path]:
-    roots = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), Path(__file__).resolve().parent.parent}
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        try:
-            roots.add(Path(sysconfig.get_path(key)))
-        except KeyError:
-            pass
-    roots.update(Path(p) for p in sys.path if p and Path(p).is_dir())
-    roots.update(Path(p) for p in _SYSTEM_READ_ROOTS)
-    return [r.resolve() for r in roots]
+FAIRNAD_PACKAGES = ("fairnad_tools", "agents", "graph", "knowledge")
+_PROJECT = Path(__file__).resolve().parent.parent
 
 
 def _inside(path: Path, roots: Iterable[Path]) -> bool:
     return any(path == root or root in path.parents for root in roots)
 
 
-FAIRNAD_PACKAGES = ("fairnad_tools", "agents", "graph", "knowledge")
-
-
-def _code_roots() -> list[Path]:
-    """Where trusted modules live: the Python installation and FairNAD's own packages."""
-    roots = {Path(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+def _installation_roots() -> set[Path]:
+    """The Python installation: its prefixes (unless one holds the project) and its library folders."""
+    roots = set()
+    for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix):
+        if not _inside(_PROJECT, [Path(prefix).resolve()]):  # a Python installed above the project folder
+            roots.add(Path(prefix))
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         try:
             roots.add(Path(sysconfig.get_path(key)))
         except KeyError:
             pass
-    project = Path(__file__).resolve().parent.parent
-    roots.update(project / name for name in FAIRNAD_PACKAGES if (project / name).is_dir())
+    return roots
+
+
+def _package_roots() -> set[Path]:
+    """FairNAD's own package folders (not the project folder that holds them, its .git, runs or settings)."""
+    return {_PROJECT / name for name in FAIRNAD_PACKAGES if (_PROJECT / name).is_dir()}
+
+
+def _imported_code_roots(known: list[Path]) -> set[Path]:
+    """Folders (or single files) of the top-level modules this process imported from outside ``known``.
+
+    A package installed on ``PYTHONPATH`` (not in site-packages) keeps working, lazy imports
+    included, without opening the folder that holds it: only the package's own folder is
+    granted, never a ``sys.path`` entry, the project folder or a folder above it.
+    """
+    entries = {Path(p).resolve() for p in sys.path if isinstance(p, str)}
+    found: set[Path] = set()
+    for name, module in list(sys.modules.items()):
+        if "." in name or module is None:
+            continue
+        paths = list(getattr(module, "__path__", None) or [])
+        if not paths and isinstance(getattr(module, "__file__", None), str):
+            paths = [module.__file__]
+        for raw in paths:
+            if not isinstance(raw, str) or not os.path.isabs(raw):
+                continue
+            path = Path(raw).resolve()
+            if not path.exists() or _inside(path, known) or path in entries or _inside(_PROJECT, [path]):
+                continue
+            found.add(path)
+    return found
+
+
+def _default_read_roots() -> list[Path]:
+    """What every guarded worker may read: the code it runs and the system files libraries need."""
+    from fairnad_tools.landlock import process_read_roots
+
+    code = [r.resolve() for r in _installation_roots() | _package_roots()]
+    roots = set(code) | _imported_code_roots(code)
+    roots.update(Path(p) for p in _SYSTEM_READ_ROOTS)
+    roots.update(process_read_roots())
     return [r.resolve() for r in roots]
+
+
+def _code_roots() -> list[Path]:
+    """Where trusted modules live: the Python installation and FairNAD's own packages."""
+    return [r.resolve() for r in _installation_roots() | _package_roots()]
 
 
 class _TrustedCode:
@@ -206,11 +257,14 @@ def _import_before_guard() -> None:
             log.warning("sandbox: importing %s before the guard failed (%s: %s)", name, type(exc).__name__, exc)
 
 
-def _drop_untrusted_import_paths(trusted: _TrustedCode) -> None:
-    """Remove from ``sys.path`` (``''`` is the working folder) every folder a candidate could fill.
+def _drop_untrusted_import_paths(trusted: _TrustedCode, readable: list[Path]) -> None:
+    """Remove from ``sys.path`` (``''`` is the working folder) every folder a candidate could fill or not read.
 
     A folder stays when it is trusted code or lies outside every write root and every
     read-only root of the candidate: no import may find a file the candidate wrote or brought.
+    A folder the worker may not read at all (the project folder, put on ``PYTHONPATH`` for
+    the children) leaves too: the modules it held are imported already, and an import that
+    looked there would only be refused.
     """
     holes = trusted.holes + trusted.read_roots
     kept = []
@@ -218,9 +272,25 @@ def _drop_untrusted_import_paths(trusted: _TrustedCode) -> None:
         folder = Path(entry or os.getcwd()).resolve() if isinstance(entry, str) else None
         if folder is not None and _inside(folder, holes) and not trusted(str(folder)):
             log.debug("sandbox: %r removed from sys.path (a folder candidate code can write or read)", entry)
+        elif folder is not None and folder.is_dir() and not _inside(folder, readable):
+            log.debug("sandbox: %r removed from sys.path (a folder the worker may not read)", entry)
         else:
             kept.append(entry)
     sys.path[:] = kept
+
+
+def _allowed_extra_roots(paths: Iterable[str | os.PathLike[str]], what: str) -> list[Path]:
+    """The caller's extra roots, resolved; one that would expose other processes is dropped, with a warning."""
+    from fairnad_tools.landlock import exposes_other_processes
+
+    roots = []
+    for raw in paths:
+        path = Path(raw).resolve()
+        if exposes_other_processes(path):
+            log.warning("sandbox: %s root %s would expose other processes (/proc/<pid>); it is not granted", what, path)
+            continue
+        roots.append(path)
+    return roots
 
 
 def install_guard(
@@ -228,19 +298,22 @@ def install_guard(
 ) -> int:
     """Install the audit hook for the rest of this process's life, and (``kernel``) Landlock.
 
-    ``read``: folders the candidate may read besides the installation (its own folder, data);
-    ``write``: folders it may write to. Both are untrusted for imports (see the module
-    docstring) and are removed from ``sys.path``. Returns the
-    Landlock ABI that confines the process, 0 when the kernel has none.
+    Call it in the process to be confined, after any fork: the process's own ``/proc``
+    folder is the one it may read. ``read``: folders (or files) the candidate may read
+    besides the code it runs (its own folder, data); ``write``: folders it may write to.
+    Both are untrusted for imports (see the module docstring) and are removed from
+    ``sys.path``. Nothing else is readable: not the project folder (only FairNAD's package
+    folders), not ``/proc/<pid>`` of another process. Returns the Landlock ABI that
+    confines the process, 0 when the kernel has none.
     """
-    extra_read = [Path(p).resolve() for p in read]
+    extra_read = _allowed_extra_roots(read, "read")
+    write_roots = _allowed_extra_roots(write, "write")
     read_roots = _default_read_roots() + extra_read
-    write_roots = [Path(p).resolve() for p in write]
     trusted = _TrustedCode(_code_roots(), write_roots, extra_read)
     _import_codes()  # resolve the import system's code objects now, not inside the hook
     if "torch" in sys.modules:
         _import_before_guard()
-    _drop_untrusted_import_paths(trusted)
+    _drop_untrusted_import_paths(trusted, read_roots + write_roots)
     abi = 0
     if kernel:
         from fairnad_tools.landlock import restrict
@@ -249,6 +322,7 @@ def install_guard(
             abi = restrict(read=read_roots, write=write_roots)
         except OSError as exc:  # offered but refused (a seccomp filter, an old libc): the audit hook stays
             log.warning("Landlock could not confine this worker (%s); the audit-hook guard alone applies", exc)
+    readable = read_roots + write_roots
 
     def hook(event: str, args: tuple) -> None:
         if event == "open":
@@ -261,8 +335,15 @@ def install_guard(
             )
             if writing and not _inside(path, write_roots):
                 raise PermissionError(f"{MARK} writing {path} is not allowed in a candidate")
-            if not writing and not _inside(path, read_roots + write_roots):
+            if not writing and not _inside(path, readable):
                 raise PermissionError(f"{MARK} reading {path} is not allowed in a candidate")
+            return
+        if event in _LIST_EVENTS:
+            target = args[0] if args else "."
+            if isinstance(target, str | bytes | os.PathLike):
+                path = Path(os.fsdecode(target) or ".").resolve()
+                if not _inside(path, readable):
+                    raise PermissionError(f"{MARK} listing the folder {path} is not allowed in a candidate")
             return
         if event in _PATH_EVENTS:
             paths = [Path(os.fsdecode(a)).resolve() for a in args if isinstance(a, str | bytes | os.PathLike)]
