@@ -45,11 +45,27 @@ def run_cli(
 
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One finished default run on digits (budget 6, 2 epochs to keep the suite quick)."""
-    run_dir = tmp_path_factory.mktemp("runs") / "digits6"
-    result = run_cli("run", "--run-dir", str(run_dir), "--budget", "6", "--dataset", "digits", "--epochs", "2", "-q",
-                     timeout=600)  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+    """One finished default run on digits (budget 6, 2 epochs to keep the suite quick); read only.
+
+    Made once per test session, also when pytest-xdist spreads the tests over several worker
+    processes: the first worker that needs it runs it under a file lock in the temporary folder
+    the workers share, the others wait and reuse it (a test that changes a run copies it first).
+    """
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the base folder of all workers
+    run_dir, failed = shared / "digits6", shared / "digits6.failed"
+    with FileLock(str(shared / "digits6.lock")):
+        if failed.is_file():
+            pytest.fail(f"the shared digits run failed: {failed.read_text()}")
+        if not (run_dir / "summary.json").is_file() or read_summary(run_dir)["status"] != "finished":
+            result = run_cli("run", "--run-dir", str(run_dir), "--budget", "6", "--dataset", "digits", "--epochs",
+                             "2", "-q", timeout=600)  # fmt: skip
+            if result.returncode != 0:
+                failed.write_text(result.stdout + result.stderr)
+            assert result.returncode == 0, result.stdout + result.stderr
     return run_dir
 
 
