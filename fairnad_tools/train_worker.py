@@ -8,6 +8,11 @@ whole dataset kept on the device as uint8 and augmented there. Writes ``metrics.
 No training batch holds a single image: when the training set leaves one image over after
 the full batches, it joins the last full batch (see :func:`batch_bounds`), because a valid
 model may not train on one image (batch norm: "Expected more than 1 value per channel").
+
+Before the model is measured and the optimizer built, one dry forward pass on a batch of the
+real data (eval mode, no_grad, on the device) gives lazy modules (``nn.LazyLinear``, ...) their
+shapes (:func:`materialise`); the parameters logged are the model size the verifier reports
+(:func:`fairnad_tools.measure.model_size`, on the same sample images).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from torch import nn
 
 from fairnad_tools.data import DataError, dataset_info, load_dataset
 from fairnad_tools.io import atomic_write_json
-from fairnad_tools.measure import count_params
+from fairnad_tools.measure import model_size
 from fairnad_tools.sandbox import install_guard, load_candidate
 from fairnad_tools.train import TrainJob, TrainResult, file_sha256
 
@@ -75,6 +80,22 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
 
 
 @torch.no_grad()
+def materialise(model: nn.Module, batch: torch.Tensor) -> None:
+    """One forward pass on ``batch`` in eval mode under no_grad, restoring the training mode.
+
+    Lazy modules take their shapes from it, so counting parameters and building the optimizer
+    afterwards see every parameter ("Attempted to use an uninitialized parameter" otherwise);
+    eval mode leaves batch-norm statistics untouched.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        model(batch)
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm, batch: int) -> float:
     model.eval()
     correct = 0
@@ -103,6 +124,8 @@ def train(job: TrainJob) -> TrainResult:
     # candidate code runs from here on; Landlock only on the CPU (CUDA writes caches of its own)
     install_guard(read=readable, write=[job.out_dir], kernel=device.type == "cpu")
     model = load_candidate(job.model_path, info.num_classes).to(device)
+    materialise(model, norm(train_x[: min(len(train_x), job.batch_size)]))
+    size = model_size(model, info.input_shape)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=job.lr, momentum=job.momentum, nesterov=job.momentum > 0,
         weight_decay=job.weight_decay,
@@ -117,7 +140,12 @@ def train(job: TrainJob) -> TrainResult:
     pad = max(1, info.input_shape[1] // 8)
     log(
         f"candidate {job.candidate_id}: {job.dataset} on {device}, {job.epochs} epochs, "
-        f"batch {job.batch_size}, {count_params(model):,} parameters"
+        f"batch {job.batch_size}, {size.total:,} parameters"
+        + (
+            f" ({sum(size.stored_weights.values()):,} of them in buffers used as weights)"
+            if size.stored_weights
+            else ""
+        )
     )
     history = []
     loss_value, train_acc = float("nan"), 0.0

@@ -1,7 +1,8 @@
 """The code verifier: static checks, then a sandboxed child process, then budgets and structure.
 
 Checks run in order and stop at the first failure:
-static -> build -> forward -> output shape -> backward -> finite -> parameters -> FLOPs -> structure.
+static -> build -> forward -> output shape -> registered layers -> single image -> batch independence ->
+backward -> finite -> parameters (model size) -> FLOPs -> structure.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from fairnad_tools.io import read_json
 from fairnad_tools.proc import run_python_module
-from fairnad_tools.verify.report import VerifyReport
+from fairnad_tools.verify.report import VerifyReport, stored_weights_text
 from fairnad_tools.verify.static import check_file
 
 __all__ = ["VerifyReport", "verify_file"]
@@ -110,6 +111,8 @@ def _check_budgets_and_structure(
     for code, value, budget, what, advice in checks:
         if value > budget:
             over = value - budget
+            if code == "over_param_budget" and report.stored_weights:
+                what += f" ({stored_weights_text(report.stored_weights)})"
             message = f"{_fmt(value)} {what}, budget {_fmt(budget)}: {_fmt(over)} ({over / budget:.0%}) over; {advice}"
             return report.model_copy(update={"ok": False, "code": code, "message": message})
     if (report.weighted_layers or 0) < min_layers:

@@ -30,20 +30,32 @@ STRUCTURE_CODES = frozenset({"not_modified", "too_shallow"})
 EXECUTION_CODES = frozenset(get_args(ErrorCode)) - BUDGET_CODES - STRUCTURE_CODES - {"ok"}
 
 
+def stored_weights_text(stored: dict[str, int]) -> str:
+    """``params include 3,145,728 values outside parameters() that layers use as weights (proj)``."""
+    names = ", ".join(list(stored)[:5]) + (f" and {len(stored) - 5} more" if len(stored) > 5 else "")
+    return f"params include {sum(stored.values()):,} values outside parameters() that layers use as weights ({names})"
+
+
 class VerifyReport(BaseModel):
     """Outcome of verifying one candidate file.
 
     ``ok``/``code``/``message``/``params``/``flops``/``seconds`` are the contract other
     tools read; the rest are extra measurements. ``params`` is the model size (every
-    parameter, frozen included, shared ones once); ``flops`` the multiply-accumulates for one
-    image, the sum of ``macs_by_operator``. When ``uncounted_ops`` is not empty the message of a
-    passing report says which operators the MAC count leaves out.
+    parameter, frozen included, shared ones once, plus the buffers and plain tensors that layers
+    use as weights, named with their sizes in ``stored_weights``); ``flops`` the
+    multiply-accumulates for one image, the sum of ``macs_by_operator``. The message of a passing
+    report says how much of ``params`` lies outside ``parameters()`` and, when ``uncounted_ops``
+    is not empty, which operators the MAC count leaves out.
     """
 
     ok: bool
     code: ErrorCode
     message: str
-    params: int | None = Field(default=None, description="parameters, frozen included, shared ones once")
+    params: int | None = Field(
+        default=None,
+        description="model size: parameters (frozen included, shared ones once) plus the buffers and plain "
+        "tensors that layers use as weights",
+    )
     flops: int | None = Field(default=None, description="multiply-accumulates for one image")
     seconds: float = 0.0
     weighted_layers: int | None = None
@@ -57,6 +69,17 @@ class VerifyReport(BaseModel):
         default_factory=list,
         description="operators that ran and do real work outside the counting convention (counted as 0)",
     )
+
+    stored_weights: dict[str, int] = Field(
+        default_factory=dict,
+        description="buffers and plain tensor attributes used as layer weights (counted in params), by name",
+    )
+
+    @model_validator(mode="after")
+    def _name_stored_weights(self) -> VerifyReport:
+        if self.ok and self.stored_weights and "outside parameters()" not in self.message:
+            self.message = f"{self.message}; {stored_weights_text(self.stored_weights)}"
+        return self
 
     @model_validator(mode="after")
     def _name_uncounted(self) -> VerifyReport:

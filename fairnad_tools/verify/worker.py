@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import re
 import resource
 import sys
 import traceback
@@ -17,10 +16,16 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from fairnad_tools.io import atomic_write_json
-from fairnad_tools.measure import MacCount, count_params, measure_macs, sample_images, warm_up
+from fairnad_tools.measure import (
+    Measurement,
+    measure,
+    model_device_dtype,
+    sample_images,
+    unregistered_state,
+    warm_up,
+)
 from fairnad_tools.sandbox import MARK, install_guard, load_candidate
 
 
@@ -66,109 +71,20 @@ def _where(exc: BaseException, filename: str) -> str:
     return f" ({Path(filename).name} line {frame.lineno}, in {frame.name}: {frame.line})"
 
 
-# Autograd nodes of products (convolutions, matrix products, einsum and @ through them, bilinear,
-# fused recurrent layers, attention kernels): a weighted layer is one of these with a learned operand.
-_PRODUCT_NODE = re.compile(
-    r"(Convolution|SlowConv\w*|ConvDepthwise\w*|CudnnConvolution\w*|MkldnnConvolution|Mm|Addmm|Bmm|Baddbmm|"
-    r"Addbmm|Mv|Addmv|Dot|Vdot|Trilinear|MkldnnRnnLayer|CudnnRnn|MiopenRnn|\w*Attention\w*)Backward\d*"
-)
-
-
-def _is_product(node: object) -> bool:
-    return _PRODUCT_NODE.fullmatch(type(node).__name__) is not None
-
-
-def path_depth(output: torch.Tensor, inputs: torch.Tensor) -> int:
-    """Weighted layers on the longest path from ``inputs`` to ``output``, read off the autograd graph.
-
-    ``inputs`` must be a leaf that requires grad and ``output`` computed from it. A weighted layer
-    is a product (convolution, matrix product, einsum, ``@``, bilinear, fused recurrent or
-    attention kernel) whose operands include a learned one: a value computed from parameters
-    alone, however it reaches the product (``weight.t()``, or reshape, permute, transpose,
-    unsqueeze, expand, view or arithmetic chains, as ``einsum`` and ``@`` on raw parameters
-    build). Products of two activations (QK^T) and element-wise use of parameters (norm
-    affines, layer scale, positional embeddings) are not layers. Parallel branches do not add
-    up: only the longest chain counts.
-
-    When the model cuts the graph from its input (``x.detach()``, a stem run under
-    ``no_grad``), the walk starts where the graph does: operands without a graph count as inputs.
-    """
-    root = output.grad_fn
-    if root is None:
-        return 0
-    depth = _walk(root, inputs, cut_inputs=False)
-    if depth is None:
-        depth = _walk(root, inputs, cut_inputs=True)
-    return depth or 0
-
-
-def _walk(root: object, inputs: torch.Tensor, *, cut_inputs: bool) -> int | None:
-    """Longest weighted chain from the input to ``root``; ``None`` when ``root`` does not reach the input.
-
-    Per node, in one iterative post-order pass: whether it depends on the input, whether it
-    depends on a parameter, and its depth (weighted layers on the longest chain below it).
-    """
-    data: dict[int, bool] = {}  # depends on the input
-    learned: dict[int, bool] = {}  # depends on a parameter
-    depth: dict[int, int] = {}
-    stack: list[tuple[object, bool]] = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        key = id(node)
-        if key in depth:
-            continue
-        variable = getattr(node, "variable", None)
-        if variable is not None:  # a leaf: the input or a parameter
-            is_input = variable is inputs
-            data[key], learned[key], depth[key] = is_input, not is_input, 0
-            continue
-        edges = [n for n, _ in node.next_functions]  # type: ignore[attr-defined]
-        children = [n for n in edges if n is not None]
-        if not expanded:
-            stack.append((node, True))
-            stack.extend((c, False) for c in children if id(c) not in depth)
-            continue
-        on_path = [c for c in children if data[id(c)]]
-        data[key] = bool(on_path) or (cut_inputs and len(children) < len(edges))
-        learned[key] = any(learned[id(c)] for c in children)
-        weighted = _is_product(node) and any(learned[id(c)] and not data[id(c)] for c in children)
-        depth[key] = int(weighted and data[key]) + max((depth[id(c)] for c in on_path), default=0)
-    return depth[id(root)] if data[id(root)] else None
-
-
-class _OpRecorder(TorchDispatchMode):
-    """Records every tensor operation and its output shapes (names of modules play no part);
-    each entry into the mode starts a new forward pass."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ops: list[str] = []
-
-    def __enter__(self) -> _OpRecorder:
-        self.ops.append("-- pass")
-        return super().__enter__()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        out = func(*args, **(kwargs or {}))
-        shapes = [tuple(t.shape) for t in torch.utils._pytree.tree_leaves(out) if isinstance(t, torch.Tensor)]
-        self.ops.append(f"{func.__name__}{shapes}")
-        return out
-
-
-def probe(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[MacCount, str]:
-    """MACs (:func:`fairnad_tools.measure.measure_macs`) and the structure signature, from the same passes.
+def probe(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[Measurement, str]:
+    """MACs, model size and depth (:func:`fairnad_tools.measure.measure`) and the structure
+    signature, from the same passes.
 
     The signature hashes the multiset of parameter shapes and the sequences of tensor
-    operations (with output shapes) of the forward passes on the sample images (normalised
-    random images, one at a time, eval mode, fused fast path off), not on one all-zero image:
-    a change inside a branch that a gate takes only on real inputs changes the signature.
+    operations (with output shapes) of the forward passes on the sample images (noise and smooth
+    normalised images, one at a time, eval mode, fused fast path off), not on one all-zero image:
+    a change inside a branch that a gate takes only on some inputs changes the signature.
     Renames and comments change nothing.
     """
-    recorder = _OpRecorder()
-    macs = measure_macs(model, input_shape, observer=recorder)
+    measured = measure(model, input_shape, record_ops=True)
     params = sorted(str(tuple(p.shape)) for p in model.parameters())
-    blob = "\n".join(params) + "\n--\n" + "\n".join(recorder.ops)
-    return macs, hashlib.sha256(blob.encode()).hexdigest()[:16]
+    blob = "\n".join(params) + "\n--\n" + "\n".join(measured.ops)
+    return measured, hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def signature(model: nn.Module, input_shape: tuple[int, ...]) -> str:
@@ -238,6 +154,109 @@ def _diagnose_batch_failure(model: nn.Module, input_shape: tuple[int, ...]) -> s
     return f"; a single image runs (output {shape}), so the batch dimension is merged with the features: {_KEEP_BATCH}"
 
 
+def _check_registered(model: nn.Module) -> dict | None:
+    """Layers or learned tensors held where ``nn.Module`` does not register them: a ``build_error``."""
+    found = unregistered_state(model)
+    if not found:
+        return None
+    listed = "; ".join(f.describe() for f in found[:6]) + (f"; and {len(found) - 6} more" if len(found) > 6 else "")
+    fixes = []
+    kinds = {f.kind for f in found}
+    if "module" in kinds:
+        fixes.append("hold layers in nn.ModuleList or nn.ModuleDict (not a Python list, tuple or dict)")
+    if "parameter" in kinds:
+        fixes.append("hold parameters in nn.ParameterList or nn.ParameterDict")
+    if "tensor" in kinds:
+        fixes.append(
+            "make a learned tensor an nn.Parameter (self.w = nn.Parameter(torch.randn(...))), or keep a fixed "
+            "one with self.register_buffer(name, tensor) and requires_grad=False"
+        )
+    return {
+        "code": "build_error",
+        "message": f"not registered with the model: {listed}. The optimizer never trains them, .to(device) never "
+        f"moves them and the parameter budget never counts them: {'; '.join(fixes)}",
+    }
+
+
+_BATCH = 4  # images in the batch-independence check
+
+
+def _mixing_causes(model: nn.Module) -> list[str]:
+    """Layers that read the batch dimension as a sequence (a likely cause of batch-dependent output)."""
+    causes = []
+    for name, module in model.named_modules():
+        where = f"self.{name}" if name else "the model"
+        if isinstance(module, nn.MultiheadAttention) and not module.batch_first:
+            what = "nn.MultiheadAttention"
+        elif isinstance(module, nn.TransformerEncoderLayer | nn.TransformerDecoderLayer) and not getattr(
+            module.self_attn, "batch_first", True
+        ):
+            what = type(module).__name__
+        elif isinstance(module, nn.RNNBase) and not module.batch_first:
+            what = f"nn.{type(module).__name__}"
+        else:
+            continue
+        causes.append(
+            f"{where} ({what}) is built without batch_first=True, so it reads (batch, tokens, channels) as "
+            "(tokens, batch, channels) and mixes the images of a batch: pass batch_first=True"
+        )
+    return causes
+
+
+def _check_batch_independence(
+    model: nn.Module, input_shape: tuple[int, ...], num_classes: int, progress: Progress
+) -> dict | None:
+    """In eval mode, each image's logits alone must equal its logits inside a batch of several.
+
+    The batch holds natural-looking images (:func:`fairnad_tools.measure.sample_images` with
+    ``natural=True``), like a batch of real data, so a gate on the batch's statistics that every
+    real batch passes the same way is not held against the model. Eval-mode batch norm is per
+    image, so any difference beyond float rounding (relative to the logits' scale) means the
+    model mixes images: a ``bad_output_shape`` report naming the likely cause. A model whose eval
+    output varies from run to run (sampling in eval mode) is not judged.
+    """
+    progress.hint = f" (a batch of {_BATCH} images, eval mode: {_KEEP_BATCH})"
+    device, dtype = model_device_dtype(model)
+    images = sample_images(input_shape, _BATCH, seed=1, device=device, dtype=dtype, natural=True)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            batch = model(images)
+            if not isinstance(batch, torch.Tensor) or tuple(batch.shape) != (_BATCH, num_classes):
+                shape = tuple(batch.shape) if isinstance(batch, torch.Tensor) else type(batch).__name__
+                return {
+                    "code": "bad_output_shape",
+                    "message": f"output shape {shape} for a batch of {_BATCH} images (input "
+                    f"{_shape_text(_BATCH, input_shape)}, eval mode); expected ({_BATCH}, {num_classes}): the output "
+                    f"depends on the batch size; {_KEEP_BATCH}",
+                }
+            alone = torch.cat([model(images[i : i + 1]) for i in range(_BATCH)])
+            again = model(images[:1])
+    finally:
+        model.train(was_training)
+    tolerance = max(1e-3, 50 * torch.finfo(batch.dtype).eps) if batch.is_floating_point() else 0.0
+    scale = float(torch.maximum(alone.abs().max(), batch.abs().max()))
+    if float((again - alone[:1]).abs().max()) > tolerance * scale:
+        return None  # output varies between identical calls: not a batch effect that can be judged
+    differences = (batch - alone).abs().flatten(1).amax(dim=1)
+    worst = int(differences.argmax())
+    if float(differences[worst]) <= tolerance * scale:
+        return None
+    causes = _mixing_causes(model) or [
+        "a reduction over the batch dimension (x.mean(0), x.sum(0), x.std(0), statistics of the batch used "
+        "in eval mode, a condition on a statistic of the whole batch such as x.amax()), a layer that treats the "
+        "batch as a sequence (batch_first), or a view or reshape that moves the batch dimension into the features"
+    ]
+    return {
+        "code": "bad_output_shape",
+        "message": f"an image's logits depend on the other images in its batch: in eval mode, image {worst} alone "
+        f"and inside a batch of {_BATCH} differ by {float(differences[worst]):.3g} (logits up to {scale:.3g}); "
+        f"likely cause: {'; '.join(causes)}. Keep dimension 0 the batch everywhere and compute every image "
+        "on its own (batch norm in eval mode already does)",
+    }
+
+
 def _no_gradient(model: nn.Module) -> str:
     """Why no parameter received a gradient from the loss."""
     params = list(model.parameters())
@@ -251,16 +270,18 @@ def _no_gradient(model: nn.Module) -> str:
 
 
 def exercise(model: nn.Module, input_shape: tuple[int, ...], num_classes: int, progress: Progress) -> dict:
-    """Forward on a training batch of 2 (train mode), output shape, a single image (eval mode),
-    backward, finiteness, then measurements.
+    """Forward on a training batch of 2 (train mode), output shape, registration of layers and
+    learned tensors, a single image and batch independence (eval mode), backward, finiteness,
+    then measurements (after these forwards, so lazy modules have their shapes).
 
-    Returns the worker's result: ``code`` and ``message`` on a failure; on success ``params``,
-    ``flops`` (MACs per image), ``macs_by_operator``, ``uncounted_ops``, ``weighted_layers`` and
-    ``signature``. Exceptions propagate, with ``progress`` naming the check and a hint.
+    Returns the worker's result: ``code`` and ``message`` on a failure; on success ``params``
+    (the model size), ``stored_weights``, ``flops`` (MACs per image), ``macs_by_operator``,
+    ``uncounted_ops``, ``weighted_layers`` and ``signature``. Exceptions propagate, with
+    ``progress`` naming the check and a hint.
     """
     progress.stage, progress.hint = "forward_error", f" (input shape {_shape_text(2, input_shape)})"
     model.train()
-    inputs = torch.randn(2, *input_shape).requires_grad_()  # a leaf: the depth walk starts here
+    inputs = torch.randn(2, *input_shape)
     try:
         out = model(inputs.clone())  # a clone, so in-place operations on the input stay legal
     except Exception as exc:
@@ -279,10 +300,15 @@ def exercise(model: nn.Module, input_shape: tuple[int, ...], num_classes: int, p
             "message": f"output shape {tuple(out.shape)} for input {_shape_text(2, input_shape)}; "
             f"expected (2, {num_classes}): end with global pooling, flatten(1) and a Linear to num_classes",
         }
+    unregistered = _check_registered(model)
+    if unregistered is not None:
+        return unregistered
     single = _check_single_image(model, input_shape, num_classes, progress)
     if single is not None:
         return single
-    depth = path_depth(out, inputs)
+    mixed = _check_batch_independence(model, input_shape, num_classes, progress)
+    if mixed is not None:
+        return mixed
     progress.stage, progress.hint = "backward_error", ""
     loss = nn.functional.cross_entropy(out.float(), torch.tensor([0, num_classes - 1]))
     loss.backward()
@@ -296,15 +322,16 @@ def exercise(model: nn.Module, input_shape: tuple[int, ...], num_classes: int, p
             "message": f"NaN or Inf in the {what} on a random input; check divisions, "
             "logs, exponentials and normalisation with zero variance",
         }
-    progress.stage, progress.hint = "forward_error", " (measuring MACs on single images, eval mode)"
-    macs, structure = probe(model, input_shape)
+    progress.stage, progress.hint = "forward_error", " (measuring MACs and depth on single images, eval mode)"
+    measured, structure = probe(model, input_shape)
     return {
         "code": "ok",
-        "params": count_params(model),
-        "flops": macs.total,
-        "macs_by_operator": macs.by_operator,
-        "uncounted_ops": list(macs.uncounted),
-        "weighted_layers": depth,
+        "params": measured.size.total,
+        "stored_weights": measured.size.stored_weights,
+        "flops": measured.macs.total,
+        "macs_by_operator": measured.macs.by_operator,
+        "uncounted_ops": list(measured.macs.uncounted),
+        "weighted_layers": measured.depth,
         "signature": structure,
     }
 
