@@ -36,7 +36,7 @@ attention, extended with :data:`EXTRA_FORMULAS` for the operators it does not kn
 2.14.1 (the CPU attention kernel ``_scaled_dot_product_flash_attention_for_cpu``, the fused
 fast paths ``_native_multi_head_attention`` and ``_transformer_encoder_layer_fwd``, ``mv``,
 ``dot``, ``addbmm``, in-place products, ``nn.Bilinear``'s ``_trilinear``, the fused recurrent
-kernels, ``conv_tbc``, the distance kernels) and, where its formula is wrong, replaced
+kernels, ``conv_tbc``, the distance kernels, sparse products) and, where its formula is wrong, replaced
 (``_efficient_attention_forward`` on dense inputs). ``FlopCounterMode`` counts 2 FLOPs per
 multiply-accumulate: the formulas here do the same and totals are halved in
 :class:`MacCounter`, nowhere else.
@@ -223,6 +223,18 @@ def _pdist_flop(input, *args, out_shape=None, **kwargs) -> int:  # type: ignore[
     return _flops(rows * (rows - 1) // 2 * input[1])
 
 
+def _sparse_addmm_flop(self, mat1, mat2, *args, **kwargs) -> int:  # type: ignore[no-untyped-def]
+    """``torch.sparse.mm`` / ``torch.sparse.addmm`` (tensors, not shapes): one MAC per stored element of
+    the sparse matrix and column of the dense one, nnz * p (a dense first operand: m * k * p)."""
+    columns = mat2.shape[-1]
+    if mat1.layout == torch.sparse_coo:
+        return _flops(mat1._nnz() * columns)
+    return _flops(math.prod(mat1.shape) * columns)
+
+
+_sparse_addmm_flop._get_raw = True  # type: ignore[attr-defined]
+
+
 def _zero_flop(*args: Any, **kwargs: Any) -> int:
     return 0
 
@@ -282,6 +294,7 @@ EXTRA_FORMULAS: dict[Any, Callable[..., int]] = {
     aten._cdist_forward: _cdist_flop,
     aten._euclidean_dist: _cdist_flop,
     aten._pdist_forward: _pdist_flop,
+    aten._sparse_addmm: _sparse_addmm_flop,
     # element-wise LSTM / GRU cells (the gate products run as mm before them): known, zero
     aten._thnn_fused_lstm_cell: _zero_flop,
     aten._thnn_fused_gru_cell: _zero_flop,
@@ -294,7 +307,7 @@ _KINDS: dict[str, OperatorKind] = {
                      "convolution_overrideable", "conv_tbc"), "conv"),
     **dict.fromkeys(("mm", "addmm", "addmm_", "_addmm_activation", "_scaled_mm", "_int_mm", "mv", "addmv",
                      "addmv_", "dot", "vdot", "_trilinear", "mkldnn_rnn_layer", "_cudnn_rnn", "miopen_rnn",
-                     "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell"), "linear"),
+                     "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell", "_sparse_addmm"), "linear"),
     **dict.fromkeys(("bmm", "baddbmm", "baddbmm_", "addbmm", "addbmm_"), "matmul"),
     **dict.fromkeys(("_native_multi_head_attention", "_transformer_encoder_layer_fwd"), "attention"),
     **dict.fromkeys(("_cdist_forward", "_euclidean_dist", "_pdist_forward"), "distance"),
@@ -327,7 +340,8 @@ ZERO_COST_OPS: frozenset[str] = frozenset(
     batch_norm_elemt batch_norm_gather_stats batch_norm_gather_stats_with_counts cudnn_batch_norm
     miopen_batch_norm native_layer_norm native_group_norm _fused_rms_norm linalg_vector_norm norm renorm
     _weight_norm_interface _softmax _log_softmax _safe_softmax _masked_softmax glu _prelu_kernel
-    log_sigmoid_forward rrelu_with_noise hardtanh threshold softplus elu leaky_relu
+    log_sigmoid_forward rrelu_with_noise hardtanh threshold softplus elu leaky_relu hardswish hardswish_ mish_
+    floor_divide isin dist trace
     max_pool1d max_pool2d max_pool3d max_pool2d_with_indices max_pool3d_with_indices max_pool1d_with_indices
     avg_pool1d avg_pool2d avg_pool3d adaptive_avg_pool1d adaptive_avg_pool2d adaptive_avg_pool3d
     _adaptive_avg_pool2d _adaptive_avg_pool3d adaptive_max_pool1d adaptive_max_pool2d adaptive_max_pool3d

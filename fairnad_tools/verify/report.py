@@ -86,7 +86,7 @@ class VerifyReport(BaseModel):
         if self.ok and self.uncounted_ops and "not counted" not in self.message:
             self.message = (
                 f"{self.message}; warning: MACs of {', '.join(self.uncounted_ops)} not counted (outside the "
-                "convention: convolutions, linear layers, matrix products, attention), so flops is a lower bound"
+                "convention: convolutions, linear layers, matrix products, attention, distances), so flops is a lower bound"
             )
         return self
 

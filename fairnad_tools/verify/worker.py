@@ -184,14 +184,18 @@ _BATCH = 4  # images in the batch-independence check
 def _mixing_causes(model: nn.Module) -> list[str]:
     """Layers that read the batch dimension as a sequence (a likely cause of batch-dependent output)."""
     causes = []
+    layers: list[str] = []  # transformer layers named already: their attention is not named again
     for name, module in model.named_modules():
         where = f"self.{name}" if name else "the model"
         if isinstance(module, nn.MultiheadAttention) and not module.batch_first:
+            if any(name.startswith(f"{layer}.") for layer in layers):
+                continue
             what = "nn.MultiheadAttention"
         elif isinstance(module, nn.TransformerEncoderLayer | nn.TransformerDecoderLayer) and not getattr(
             module.self_attn, "batch_first", True
         ):
-            what = type(module).__name__
+            what = f"nn.{type(module).__name__}"
+            layers.append(name)
         elif isinstance(module, nn.RNNBase) and not module.batch_first:
             what = f"nn.{type(module).__name__}"
         else:
