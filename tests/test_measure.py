@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.utils.prune
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -19,6 +20,7 @@ from fairnad_tools.measure import (
     measure_macs,
     operator_kind,
     sample_images,
+    unregistered_state,
 )
 
 aten = torch.ops.aten
@@ -423,3 +425,174 @@ def test_torchvision_classification_models_match_their_published_size_and_macs()
             if abs(value - published) > 0.02 * published
         ]
     assert len(TORCHVISION) >= 15 and not failures, "\n".join(failures)
+
+
+# -- structure: depth at the dispatch level ----------------------------------------------------------------------------
+class _Chain(nn.Module):
+    """Wraps a forward function over the given modules and tensors (parameters, buffers, attributes)."""
+
+    def __init__(self, forward, **parts) -> None:
+        super().__init__()
+        self._forward = forward
+        for name, part in parts.items():
+            if isinstance(part, nn.Parameter | nn.Module):
+                setattr(self, name, part)
+            elif name.startswith("buf_"):
+                self.register_buffer(name, part)
+            else:
+                setattr(self, name, part)  # a plain tensor attribute
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._forward(self, x)
+
+
+def _tokens(x: torch.Tensor) -> torch.Tensor:
+    return x.flatten(2).transpose(1, 2)  # (B, 16 tokens, 4)
+
+
+DEPTH_CASES = {
+    # einsum and @ with weights behind view chains count; QK^T and AV of activations do not: 3 layers
+    "einsum-views-and-qkt": (
+        _Chain(
+            lambda m, x: torch.einsum("bnc,dc->bnd", torch.softmax(_tokens(x) @ _tokens(x).transpose(1, 2), -1)
+                                      @ (_tokens(x) @ m.w.view(4, 4).t()), m.v.reshape(4, 4)) @ m.u.unsqueeze(0).expand(4, -1).t()[:, :1],
+            w=nn.Parameter(torch.randn(16)), v=nn.Parameter(torch.randn(2, 8)), u=nn.Parameter(torch.randn(4)),
+        ),
+        3,
+    ),
+    # frozen weights count
+    "frozen": (nn.Sequential(nn.Conv2d(4, 4, 1).requires_grad_(False), nn.Conv2d(4, 4, 1).requires_grad_(False),
+                             nn.Flatten(), nn.Linear(64, 2)), 3),
+    # a buffer used as a weight is a layer; a constant made in forward is not
+    "buffer-and-constant": (
+        _Chain(lambda m, x: (x.flatten(1) @ m.buf_proj.t()) @ torch.ones(8, 3), buf_proj=torch.randn(8, 64)),
+        1,
+    ),
+    # nn.LSTM(num_layers=3): 3; bidirectional GRU: 1 (directions in parallel); LSTM with a projection (stepped
+    # by torch one time step at a time on the CPU): 1; all on the 16 tokens
+    "stacked-lstm": (_Chain(lambda m, x: m.rnn(_tokens(x))[0], rnn=nn.LSTM(4, 6, num_layers=3, batch_first=True)), 3),
+    "bidirectional-gru": (_Chain(lambda m, x: m.rnn(_tokens(x))[0], rnn=nn.GRU(4, 6, bidirectional=True,
+                                                                                  batch_first=True)), 1),
+    "projected-lstm": (_Chain(lambda m, x: m.rnn(_tokens(x))[0], rnn=nn.LSTM(4, 6, proj_size=2, batch_first=True)), 1),
+    "packed-gru": (
+        _Chain(lambda m, x: nn.utils.rnn.pad_packed_sequence(m.rnn(nn.utils.rnn.pack_padded_sequence(
+            _tokens(x), torch.tensor([16]), batch_first=True))[0], batch_first=True)[0], rnn=nn.GRU(4, 6, batch_first=True)),
+        1,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(DEPTH_CASES))
+def test_depth_at_the_dispatch_level(name):
+    model, layers = DEPTH_CASES[name]
+    assert measure(model, (4, 4, 4), images=2).depth == layers
+
+
+# -- structure: the model size --------------------------------------------------------------------------------------------
+def _size(model: nn.Module, shape=(4, 4, 4)):
+    return measure(model, shape, images=1).size
+
+
+def test_tensors_outside_parameters_count_when_a_layer_uses_them_as_weights():
+    proj = torch.randn(8, 64)  # 512 values
+    # through a view, after arithmetic, beside a one-number parameter: a weight each time
+    for forward in (lambda m, x: x.flatten(1) @ m.buf_proj.t(),
+                    lambda m, x: x.flatten(1) @ (m.buf_proj * 1.0).t(),
+                    lambda m, x: x.flatten(1) @ (m.buf_proj + 0 * m.alpha).t()):  # fmt: skip
+        size = _size(_Chain(forward, buf_proj=proj.clone(), alpha=nn.Parameter(torch.zeros(1))))
+        assert (size.total, size.parameters, size.stored_weights) == (513, 1, {"buf_proj": 512})
+    # a plain tensor attribute used by F.linear; one buffer registered under two names counts once
+    shared = torch.randn(8, 64)
+    model = _Chain(lambda m, x: F.linear(x.flatten(1), m.plain) + F.linear(x.flatten(1), m.buf_a) @ m.buf_b[:, :8].t(),
+                   plain=torch.randn(8, 64), buf_a=shared, buf_b=shared)  # fmt: skip
+    assert _size(model).stored_weights == {"buf_a": 512, "plain": 512}
+
+
+def test_tensors_that_modify_or_only_meet_activations_do_not_count():
+    conv = nn.Conv2d(4, 4, 3, padding=1)  # 144 + 4
+    # a mask as large as the weight it multiplies, a table added to activations, batch-norm statistics
+    model = _Chain(lambda m, x: m.bn(F.conv2d(x + m.buf_pos, m.conv.weight * m.buf_mask, m.conv.bias)),
+                   conv=conv, bn=nn.BatchNorm2d(4), buf_mask=torch.ones(4, 4, 3, 3), buf_pos=torch.zeros(1, 4, 4, 4))  # fmt: skip
+    assert _size(model).stored_weights == {} and _size(model).total == 148 + 8
+    # pruning (weight_orig * weight_mask), spectral and weight normalisation: the parameters alone
+    pruned = nn.Conv2d(4, 4, 3, padding=1)
+    torch.nn.utils.prune.l1_unstructured(pruned, "weight", amount=0.5)
+    spectral = nn.utils.parametrizations.spectral_norm(nn.Conv2d(4, 4, 3, padding=1))
+    normed = nn.utils.parametrizations.weight_norm(nn.Conv2d(4, 4, 3, padding=1))
+    for layer, params in ((pruned, 148), (spectral, 148), (normed, 148 + 4)):
+        size = _size(layer)
+        assert (size.total, size.stored_weights) == (params, {}), type(layer)
+    # an attribute that is a view of a parameter is that parameter, not a second copy
+    linear = nn.Linear(64, 8)
+    model = _Chain(lambda m, x: x.flatten(1) @ m.w_t, fc=linear, w_t=linear.weight.detach().t())
+    assert _size(model).total == 520
+
+
+# -- structure: what nn.Module does not register --------------------------------------------------------------------------
+def test_unregistered_layers_and_learned_tensors_are_found_and_registered_ones_are_not():
+    model = nn.Module()
+    model.kept = nn.ModuleList([nn.Linear(2, 2)])
+    model.order = list(model.kept)  # registered elsewhere
+    model.acts = (nn.ReLU(), nn.GELU())  # no parameters or buffers
+    model.rnn = nn.LSTM(2, 2)  # its _flat_weights list holds its own parameters
+    model.tied = {"w": model.kept[0].weight}
+    model.spectral = nn.utils.spectral_norm(nn.Linear(2, 2))  # old style: weight is a computed attribute
+    model.lost = [nn.Linear(2, 3), {"deep": (nn.BatchNorm1d(2),)}]
+    model.loose = [nn.Parameter(torch.ones(5))]
+    model.raw = torch.zeros(7, requires_grad=True)
+    model.derived = torch.zeros(6, requires_grad=True) * 2  # gradients reach a hidden leaf
+    model.fixed = torch.zeros(9)  # no gradient wanted: a constant (counted in the size when a layer uses it)
+    found = {(f.path, f.kind, f.size) for f in unregistered_state(model)}
+    assert found == {
+        ("lost[0]", "module", 9), ("lost[1]['deep'][0]", "module", 2 + 2 + 2 + 2 + 1), ("loose[0]", "parameter", 5),
+        ("raw", "tensor", 7), ("derived", "tensor", 6),
+    }  # fmt: skip
+
+
+# -- structure: every tensor type the model may use -----------------------------------------------------------------------
+def test_the_tracer_and_counter_accept_nested_sparse_complex_and_quantized_tensors():
+    def forward(m, x):
+        g = m.conv(x).mean((2, 3))  # (1, 4)
+        nested = torch.nested.nested_tensor([g[0], g[0, :2]])
+        g = g + 0 * nested.to_padded_tensor(0.0)[0]
+        g = torch.sparse.mm(torch.eye(4).to_sparse(), g.t()).t()  # 4 stored values * 1 column
+        g = torch.view_as_real(torch.fft.fft(g.to(torch.cfloat)))[..., 0]
+        return torch.quantize_per_tensor(g, 0.1, 0, torch.qint8).dequantize()
+
+    measured = measure(_Chain(forward, conv=nn.Conv2d(4, 4, 1)), (4, 4, 4), images=2, record_ops=True)
+    assert measured.macs.total == 16 * 16 + 4 and measured.macs.uncounted == ("aten._fft_c2c",)
+    assert any("nested:torch.float32" in op for op in measured.ops)
+
+
+# -- lazy modules: counted after the first forward, in the trainer too ---------------------------------------------------
+def test_lazy_modules_are_materialised_before_counting_and_the_optimizer():
+    from fairnad_tools.train_worker import materialise
+
+    model = nn.Sequential(nn.Flatten(), nn.LazyLinear(5), nn.BatchNorm1d(5)).train()
+    materialise(model, torch.randn(3, 2, 2, 2))
+    assert model.training and count_params(model) == 8 * 5 + 5 + 10
+    assert model[2].num_batches_tracked == 0  # eval mode: no batch statistics taken
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    assert sum(p.numel() for group in optimizer.param_groups for p in group["params"]) == 55
+
+
+# -- batch independence (eval mode) ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "forward,mixes",
+    [
+        (lambda m, x: m.bn(m.conv(x)).mean((2, 3)), False),  # batch norm in eval mode is per image
+        (lambda m, x: m.bn(m.conv(x)).mean((2, 3)) + 1e-3 * torch.randn(x.shape[0], 4), False),  # sampling: not judged
+        (lambda m, x: (lambda h: h - h.mean(0))(m.conv(x).mean((2, 3))), True),
+        (lambda m, x: m.conv(x).mean((2, 3)).reshape(-1)[: x.shape[0] * 4].roll(1).view(-1, 4), True),
+    ],
+    ids=["batch-norm", "sampling", "batch-mean", "rolled-view"],
+)
+def test_batch_independence_is_checked_in_eval_mode(forward, mixes):
+    from fairnad_tools.verify.worker import Progress, _check_batch_independence
+
+    model = _Chain(forward, conv=nn.Conv2d(3, 4, 3, padding=1), bn=nn.BatchNorm2d(4))
+    result = _check_batch_independence(model.train(), (3, 8, 8), 4, Progress())
+    assert (result is not None) == mixes, result
+    assert model.training
+    if mixes:
+        assert result["code"] == "bad_output_shape" and "other images in its batch" in result["message"]
