@@ -6,7 +6,8 @@ removed once added, refuses in the worker process: process creation, signals to 
 processes, network sockets, loading native libraries, deleting or renaming files, and
 opening files for writing outside the allowed folders or for reading (or listing a folder)
 outside what the worker needs; building code objects and loading code from bytes
-(``marshal.loads``). A refused action raises ``PermissionError`` with a message starting
+(``marshal.loads``); ``dataclasses`` compiling methods for a class whose field names are not
+identifiers (its generated source would carry them as code). A refused action raises ``PermissionError`` with a message starting
 with :data:`MARK`.
 
 **What a worker may read.** The code it runs: the Python installation, FairNAD's package
@@ -57,6 +58,7 @@ paths, checkpointing, parametrisations) under the guard and expects no refusal.
 
 from __future__ import annotations
 
+import keyword
 import logging
 import os
 import sys
@@ -244,6 +246,28 @@ def _trusted_bytecode_load(frame: FrameType | None, trusted: _TrustedCode) -> bo
     return trusted(getattr(loader, "path", None)) and trusted(caller.f_locals.get("bytecode_path"))
 
 
+def _dataclass_codegen_problem(frame: FrameType | None) -> str | None:
+    """A field name that is not an identifier, when ``dataclasses`` is about to compile methods for its class.
+
+    dataclasses writes ``__init__``, ``__repr__``, ``__eq__`` ... as source text built from the
+    field names and compiles it. The names come from the class's ``__annotations__`` (or a
+    base's ``__dataclass_fields__``), which a metaclass or a namespace built at run time can
+    fill with any string: a name that is not an identifier would be code no check has seen.
+    """
+    module = sys.modules.get("dataclasses")
+    process = getattr(getattr(module, "_process_class", None), "__code__", None)
+    while process is not None and frame is not None:
+        if frame.f_code is process:
+            fields = frame.f_locals.get("fields")
+            for item in fields.values() if isinstance(fields, dict) else ():
+                name = getattr(item, "name", None)
+                if not (isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)):
+                    return repr(name)
+            return None
+        frame = frame.f_back
+    return None
+
+
 def _import_before_guard() -> None:
     """Import :data:`IMPORT_BEFORE_GUARD` now, while their side effects are still allowed."""
     import importlib
@@ -349,6 +373,14 @@ def install_guard(
             paths = [Path(os.fsdecode(a)).resolve() for a in args if isinstance(a, str | bytes | os.PathLike)]
             if not paths or not all(_inside(p, write_roots) for p in paths):
                 raise PermissionError(f"{MARK} {_PATH_EVENTS[event]} ({event}) is not allowed in a candidate")
+            return
+        if event == "compile":
+            bad = _dataclass_codegen_problem(sys._getframe(1))
+            if bad is not None:
+                raise PermissionError(
+                    f"{MARK} dataclasses would compile code from the field name {bad}; a field name must be an "
+                    "identifier (declare fields as annotations in the class body)"
+                )
             return
         what = _BLOCKED_EVENTS.get(event)
         if what is not None:

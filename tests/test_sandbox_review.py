@@ -307,10 +307,12 @@ HARMLESS = {
         def make():
             return input()
     """,
-    "class_attribute_used_after_binding": """
+    "class_attribute_read_through_self": """
         class Config:
             compile = False
-            flags = (compile,)
+
+            def flags(self):
+                return (self.compile,)
     """,
     "global_statement_rebinding": """
         exit = 0
@@ -416,6 +418,9 @@ REFUSED = {
     ),
     "class_body_before_its_binding": ("class A:\n    data = open('/x')\n    open = None", "open"),
     "comprehension_in_class_body": ("class A:\n    open = None\n    data = [open('/x') for _ in range(1)]", "open"),
+    # a class body's own binding never counts: a metaclass's namespace could drop it, and the lookup would fall
+    # through to the builtin (metaclasses are refused too, but the rule does not lean on that)
+    "class_body_binding_then_use": ("class A:\n    open = None\n    data = open('/etc/hostname')", "open"),
     "decorator_runs_before_binding": ("@(lambda f: f())\ndef open():\n    return open('/x')", "open"),
     "default_runs_before_binding": ("def open(p=(lambda: open('/etc/hostname'))()):\n    return p", "open"),
     "getattr_passed_on": ("def f():\n    return functools.reduce(getattr, ['o' + 's'], torch)", "getattr"),
@@ -481,6 +486,10 @@ REFUSED = {
     "computed_annotation": ("def f(a: 'op' + 'en'):\n    return a", "computes a value"),
     "call_in_a_string_annotation": ("def f(a: \"eval('1')\"):\n    return a", "eval"),
     "builtin_in_a_string_annotation": ("def f(a: 'open') -> int:\n    return a", "open"),
+    # metaclasses and dataclass internals: they decide what dataclasses compiles
+    "metaclass_keyword": ("class Meta:\n    pass\n\n\nclass A(metaclass=Meta):\n    pass", "metaclass"),
+    "subclass_of_type": ("class Meta(type):\n    pass", "metaclass"),
+    "dataclass_fields_set_by_hand": ("class B:\n    __dataclass_fields__ = {}", "__dataclass_fields__"),
     # strings that are not docstrings
     "second_string_of_a_function": ('def f():\n    """doc"""\n    "__import__"', "introspection escape"),
     "assigned_string": ("NAME = '__subclasses__'", "introspection escape"),
@@ -495,3 +504,42 @@ def test_escapes_and_string_evaluation_are_refused(name):
     assert report is not None, f"{name}: passed the static check"
     assert report.code in ("forbidden_call", "forbidden_import"), f"{name}: {report.code}: {report.message}"
     assert word in report.message, f"{name}: {report.message}"
+
+
+# dataclasses compiles methods from field names: a name that is not an identifier is refused at run time,
+# however it got into the class (a metaclass, a namespace built from computed keys, a base's fields).
+DATACLASS_PROBE = textwrap.dedent(
+    """
+    import dataclasses, sys, typing
+    from fairnad_tools.sandbox import MARK, install_guard
+
+    install_guard(read=[], write=[sys.argv[1]])
+
+    @dataclasses.dataclass(frozen=True)
+    class Cfg:
+        width: int = 16
+        extra: list = dataclasses.field(default_factory=list)
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Wider(Cfg):
+        depth: int = 2
+
+    Made = dataclasses.make_dataclass("Made", [("a", int), ("b", float, 0.5)])
+    Spec = typing.NamedTuple("Spec", [("w", int)])
+    print("ordinary", Cfg(), Wider(depth=3), Made(1), Spec(4))
+
+    payload = "x=print('INJECTED') or 1"
+    namespace = {"__annot" + "ations__": {payload: int}}  # keys no static check can read
+    try:
+        dataclasses.dataclass(type("Evil", (), namespace))
+        print("ALLOWED")
+    except PermissionError as exc:
+        print("refused" if MARK in str(exc) and payload in str(exc) else f"OTHER {exc}")
+    """
+)
+
+
+def test_dataclasses_never_compile_a_field_name_that_is_not_an_identifier(tmp_path):
+    stdout = run_probe(DATACLASS_PROBE, tmp_path)
+    assert "ordinary Cfg(width=16, extra=[])" in stdout and "Wider(width=16, extra=[], depth=3)" in stdout, stdout
+    assert stdout.rstrip().endswith("refused") and "INJECTED" not in stdout, stdout

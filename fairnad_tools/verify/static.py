@@ -14,10 +14,10 @@ The rules, and why they hold:
   only where the name really refers to the builtin, as the standard library's
   :mod:`symtable` computes scopes: a parameter, a local variable, a loop or comprehension
   variable, a name bound in an enclosing function shadows it for good (function scopes
-  never fall back to builtins). A module- or class-level binding counts only when it is an
-  unconditional statement that comes before every use that could reach it (module and class
-  bodies look names up at run time, so ``x = open; open = 1`` still hands out the builtin),
-  and the name is never deleted. ``__import__``, ``__builtins__`` and ``__annotations__`` are
+  never fall back to builtins). A module-level binding counts only when it is an unconditional
+  statement that comes before every use that could reach it (a module body looks names up
+  at run time, so ``x = open; open = 1`` still hands out the builtin), and the name is never
+  deleted. A class body's own binding never counts: a metaclass's namespace can drop it. ``__import__``, ``__builtins__`` and ``__annotations__`` are
   refused in every form.
 * **Code from strings.** Whatever evaluates a string as code is refused, because the string
   can be assembled at run time where no check sees it: ``typing.get_type_hints``,
@@ -34,7 +34,10 @@ The rules, and why they hold:
   wherever the object could be a module, and allowed as a direct attribute of a method's own
   ``self``/``cls`` (``self.types``): reaching a module from there takes a further attribute,
   which is refused. Dunder escapes (``__subclasses__``, ``__globals__``, ``__self__``,
-  ``__dict__`` ...) are refused everywhere.
+  ``__dict__`` ...) are refused everywhere. So is a metaclass (``metaclass=``, a subclass of
+  ``type``): it can rewrite a class's namespace where no check sees. A method called unbound
+  with a module as ``self`` (``Net.forward(torch, x)``) would still reach the module: the
+  run-time guard stands there.
 * **Docstrings** (the first string of a module, class or function) are never executed, so
   the words in them are not checked; every other string that names an escape is refused.
 
@@ -143,7 +146,16 @@ BUILTIN_NAMES = frozenset(
 )
 # Names refused in every form: loading, binding, deleting.
 ALWAYS_FORBIDDEN_NAMES = frozenset(
-    {"__import__", "__builtins__", "__annotations__", "__annotate__", "__loader__", "__spec__"}
+    {
+        "__import__",
+        "__builtins__",
+        "__annotations__",
+        "__annotate__",
+        "__loader__",
+        "__spec__",
+        "__dataclass_fields__",
+        "__dataclass_params__",
+    }
 )
 FORBIDDEN_NAMES = BUILTIN_NAMES | ALWAYS_FORBIDDEN_NAMES
 # getattr and friends: only called directly, with a literal name (a reference could be called with any name).
@@ -170,6 +182,9 @@ ESCAPE_ATTRIBUTES = frozenset(
         "__annotations__",
         "__annotate__",
         "__forward_code__",
+        "__dataclass_fields__",
+        "__dataclass_params__",
+        "__prepare__",
         "f_globals",
         "f_locals",
         "f_builtins",
@@ -289,6 +304,7 @@ ESCAPE_STRINGS = (
     "__annotate__",
     "__self__",
     "__forward_code__",
+    "__dataclass_fields__",
 )
 _SELF_NAMES = frozenset({"self", "cls"})
 
@@ -472,7 +488,6 @@ class _Scopes:
         self._taken: dict[int, set[int]] = {}
         self._positions: dict[int, int] = {}
         self._global_cache: dict[str, bool] = {}
-        self._class_cache: dict[tuple[int, str], bool] = {}
         self._body(tree.body, self.module, tree)
 
     # -- walking -------------------------------------------------------------------------------
@@ -596,11 +611,11 @@ class _Scopes:
 
     def refers_to_builtin(self, use: _Use) -> bool:
         """Whether this use of a name can reach the builtin (or, for a name no builtin has, nothing bound)."""
-        kind, where = self.resolve(use.node.id, use.scope)
+        kind, _ = self.resolve(use.node.id, use.scope)
         if kind == "local":
             return False
-        if kind == "class" and where is not None and self._class_sound(use.node.id, where):
-            return False
+        # A class body's own binding never counts: a metaclass's namespace (an enum's _ignore_, a
+        # __prepare__ of the file's own) may drop it, and the lookup then falls through to the builtins.
         return not self._global_sound(use.node.id)
 
     def _sound(self, name: str, body: list[ast.stmt], owner: ast.AST, uses: list[_Use]) -> bool:
@@ -632,23 +647,9 @@ class _Scopes:
 
     def _global_sound(self, name: str) -> bool:
         if name not in self._global_cache:
-            reaching = []
-            for use in self.uses:
-                if use.node.id != name:
-                    continue
-                kind, where = self.resolve(name, use.scope)
-                if kind == "local" or (kind == "class" and where is not None and self._class_sound(name, where)):
-                    continue
-                reaching.append(use)
+            reaching = [u for u in self.uses if u.node.id == name and self.resolve(name, u.scope)[0] != "local"]
             self._global_cache[name] = self._sound(name, self.tree.body, self.tree, reaching)
         return self._global_cache[name]
-
-    def _class_sound(self, name: str, scope: _Scope) -> bool:
-        key = (id(scope.node), name)
-        if key not in self._class_cache:
-            uses = [u for u in self.uses if u.node.id == name and self.resolve(name, u.scope) == ("class", scope)]
-            self._class_cache[key] = self._sound(name, scope.node.body, scope.node, uses)  # type: ignore[attr-defined]
-        return self._class_cache[key]
 
     @staticmethod
     def _chain(scope: _Scope | None) -> list[_Scope]:
@@ -772,6 +773,8 @@ class _Checker:
                 self._check_annotation(node.annotation)
             elif isinstance(node, _FUNCTION_NODES) and node.returns is not None:
                 self._check_annotation(node.returns)
+            elif isinstance(node, ast.ClassDef):
+                self._check_class(node)
         self._check_names()
         for found in (self.imports, self.others):
             if found:
@@ -850,6 +853,21 @@ class _Checker:
                 "forbidden_call",
                 "type(name, bases, namespace) is not allowed: it builds a class from a dictionary no check can "
                 "see; write a class statement",
+            )
+
+    def _check_class(self, node: ast.ClassDef) -> None:
+        """No metaclass: its ``__new__`` or ``__prepare__`` rewrites the class namespace where no check sees."""
+        builtin_type = any(
+            isinstance(b, ast.Name) and b.id == "type" and self.scopes.refers_to_builtin(self.scopes.by_node[id(b)])
+            for b in node.bases
+            if id(b) in self.scopes.by_node
+        )
+        if builtin_type or any(k.arg == "metaclass" for k in node.keywords):
+            self.fail(
+                node,
+                "forbidden_call",
+                f"class {node.name}: a metaclass (metaclass=..., or a subclass of type) is not allowed in a model "
+                "file; it rewrites class namespaces where no check sees. Use a plain class (nn.Module)",
             )
 
     def _check_attribute_function(self, node: ast.Call) -> None:
