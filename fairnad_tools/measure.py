@@ -373,7 +373,8 @@ ZERO_COST_OPS: frozenset[str] = frozenset(
     scalar_tensor _efficientzerotensor resize_ resize_as_ set_ _local_scalar_dense item _assert_async
     _assert_scalar _functional_assert_async _functional_assert_scalar _assert_tensor_metadata _linalg_check_errors
     sym_constrain_range sym_constrain_range_for_size _print is_nonzero equal allclose isclose
-    is_same_size _has_compatible_shallow_copy_type result_type record_stream _pin_memory
+    is_same_size _has_compatible_shallow_copy_type result_type record_stream _pin_memory _is_all_true _is_any_true
+    profiler._record_function_enter profiler._record_function_enter_new profiler._record_function_exit
     native_dropout dropout feature_dropout alpha_dropout feature_alpha_dropout _fused_dropout
     index _unsafe_index index_put index_put_ _index_put_impl_ _unsafe_index_put _unsafe_masked_index
     _unsafe_masked_index_put_accumulate gather scatter scatter_ scatter_add scatter_add_ scatter_reduce
@@ -398,8 +399,9 @@ ZERO_COST_OPS: frozenset[str] = frozenset(
     sym_is_contiguous is_strides_like_format is_non_overlapping_and_dense
     """)
 )
-"""ATen operators (by short name) known to cost nothing under the counting convention, beside
-those torch tags element-wise, reduction, random sampling or view (see :func:`is_zero_cost_op`)."""
+"""Operators known to cost nothing under the counting convention: ATen ones by short name, others
+(the profiler's markers) by full name; beside them, the ATen operators torch tags element-wise,
+reduction, random sampling or view (see :func:`is_zero_cost_op`)."""
 
 _ZERO_COST_TAGS = frozenset({torch.Tag.pointwise, torch.Tag.reduction, torch.Tag.nondeterministic_seeded,
                              torch.Tag.view_copy, torch.Tag.inplace_view})  # fmt: skip
@@ -420,6 +422,8 @@ def is_zero_cost_op(op: Any) -> bool:
 def _zero_cost(op: Any) -> bool:
     name = op if isinstance(op, str) else str(op)
     namespace, _, short = name.rpartition(".")
+    if name in ZERO_COST_OPS:  # an operator of another namespace, listed by its full name
+        return True
     if namespace not in ("aten", ""):
         return False
     if short in ZERO_COST_OPS:

@@ -584,8 +584,9 @@ def test_lazy_modules_are_materialised_before_counting_and_the_optimizer():
         (lambda m, x: m.bn(m.conv(x)).mean((2, 3)) + 1e-3 * torch.randn(x.shape[0], 4), False),  # sampling: not judged
         (lambda m, x: (lambda h: h - h.mean(0))(m.conv(x).mean((2, 3))), True),
         (lambda m, x: m.conv(x).mean((2, 3)).reshape(-1)[: x.shape[0] * 4].roll(1).view(-1, 4), True),
+        (lambda m, x: m.conv(x).mean((2, 3)) / 0.0, False),  # not finite: the finiteness check names it
     ],
-    ids=["batch-norm", "sampling", "batch-mean", "rolled-view"],
+    ids=["batch-norm", "sampling", "batch-mean", "rolled-view", "not-finite"],
 )
 def test_batch_independence_is_checked_in_eval_mode(forward, mixes):
     from fairnad_tools.verify.worker import Progress, _check_batch_independence

@@ -217,7 +217,7 @@ def _check_batch_independence(
     real batch passes the same way is not held against the model. Eval-mode batch norm is per
     image, so any difference beyond float rounding (relative to the logits' scale) means the
     model mixes images: a ``bad_output_shape`` report naming the likely cause. A model whose eval
-    output varies from run to run (sampling in eval mode) is not judged.
+    output varies from run to run (sampling in eval mode) or is not finite is not judged here.
     """
     progress.hint = f" (a batch of {_BATCH} images, eval mode: {_KEEP_BATCH})"
     device, dtype = model_device_dtype(model)
@@ -239,6 +239,8 @@ def _check_batch_independence(
             again = model(images[:1])
     finally:
         model.train(was_training)
+    if not (torch.isfinite(batch).all() and torch.isfinite(alone).all() and torch.isfinite(again).all()):
+        return None  # NaN or Inf: the finiteness check names it
     tolerance = max(1e-3, 50 * torch.finfo(batch.dtype).eps) if batch.is_floating_point() else 0.0
     scale = float(torch.maximum(alone.abs().max(), batch.abs().max()))
     if float((again - alone[:1]).abs().max()) > tolerance * scale:
