@@ -543,3 +543,35 @@ def test_dataclasses_never_compile_a_field_name_that_is_not_an_identifier(tmp_pa
     stdout = run_probe(DATACLASS_PROBE, tmp_path)
     assert "ordinary Cfg(width=16, extra=[])" in stdout and "Wider(width=16, extra=[], depth=3)" in stdout, stdout
     assert stdout.rstrip().endswith("refused") and "INJECTED" not in stdout, stdout
+
+
+FILE_ROOT_PROBE = textwrap.dedent(
+    """
+    import ctypes, os, sys
+    from pathlib import Path
+    from fairnad_tools.sandbox import MARK, install_guard
+
+    folder = Path(sys.argv[1])
+    (folder / "out").mkdir()
+    model, notes = folder / "model.py", folder / "notes.txt"
+    model.write_text("WIDTH = 16\\n")
+    notes.write_text("not the candidate's")
+    native_open = ctypes.CDLL(None, use_errno=True).open
+    abi = install_guard(read=[model], write=[folder / "out"])  # one file, not its folder
+    print("model", open(model).read().strip())
+    try:
+        open(notes).read()
+        print("ALLOWED sibling")
+    except PermissionError as exc:
+        print("refused sibling" if MARK in str(exc) else f"OTHER {exc}")
+    if abi:
+        print("native sibling", "opened" if native_open(str(notes).encode(), os.O_RDONLY) >= 0 else "refused")
+    """
+)
+
+
+def test_a_single_file_can_be_granted_without_its_folder(tmp_path):
+    """A caller that grants the candidate's file, not its folder, keeps the files beside it (a project's own) closed."""
+    stdout = run_probe(FILE_ROOT_PROBE, tmp_path)
+    assert "model WIDTH = 16" in stdout and "refused sibling" in stdout, stdout
+    assert "native sibling opened" not in stdout, stdout
