@@ -179,9 +179,6 @@ ESCAPE_ATTRIBUTES = frozenset(
         "__setattr__",
         "__delattr__",
         "__self__",
-        "__annotations__",
-        "__annotate__",
-        "__forward_code__",
         "__dataclass_fields__",
         "__dataclass_params__",
         "__prepare__",
@@ -202,6 +199,9 @@ ESCAPE_ATTRIBUTES = frozenset(
 # Attributes that evaluate strings as code (or compile source text): refused on any object.
 STRING_EVALUATORS = frozenset(
     {
+        "__annotations__",
+        "__annotate__",
+        "__forward_code__",
         "get_type_hints",
         "ForwardRef",
         "_eval_type",
@@ -728,6 +728,11 @@ def _attribute_problem(name: str) -> str | None:
     """Why an attribute of this name is refused on an object that could be anything, or ``None``."""
     if name in ESCAPE_ATTRIBUTES:
         return f"attribute {name!r} is not allowed (sandbox escape: it reaches the interpreter's internals)"
+    if name in ("__annotations__", "__annotate__", "__forward_code__"):
+        return (
+            f"{name!r} is not allowed in a model file: annotations handled at run time are strings that typing "
+            "evaluates as code, which no check can see; write annotations in the signature or class body"
+        )
     if name in STRING_EVALUATORS:
         return (
             f"{name!r} is not allowed in a model file: it evaluates strings (or source text) as code, which "
