@@ -46,10 +46,10 @@ SYSTEM_READ_ROOTS = (
 )  # fmt: skip
 SYSTEM_WRITE_ROOTS = ("/dev/null", "/dev/shm")
 # System information that libraries read to size thread pools, caches and memory (glibc, OpenMP, oneDNN,
-# torch): CPU count and topology, NUMA nodes, cgroup CPU quota, memory, transparent huge pages. None of it
-# belongs to another process.
+# torch): CPU count and topology, NUMA nodes, cgroup CPU quota, memory, transparent huge pages; the NVIDIA
+# driver's information. None of it belongs to another process.
 PROC_SYS_READ = (
-    "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/sys/vm/overcommit_memory",
+    "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/sys/vm/overcommit_memory", "/proc/driver/nvidia",
     "/sys/devices/system/cpu", "/sys/devices/system/node", "/sys/fs/cgroup", "/sys/kernel/mm/transparent_hugepage",
 )  # fmt: skip
 _PINNED: list[int] = []  # descriptors of this process's own /proc folder (see the module docstring)
