@@ -774,7 +774,7 @@ class StructureTracer(TorchDispatchMode):
         self._sources: WeakIdKeyDictionary = WeakIdKeyDictionary()
         self._active = False
         self._suspended = 0
-        self._recurrent: list[tuple[int | None, int | None]] = []
+        self._recurrent: list[tuple[nn.Module, int | None, int | None]] = []
         self._deepest = 0
         self._specs: dict[Any, Any] = {}
 
@@ -903,7 +903,7 @@ class StructureTracer(TorchDispatchMode):
         handles = []
         for module in self.model.modules():
             if isinstance(module, nn.RNNBase | nn.RNNCellBase):
-                handles.append(module.register_forward_pre_hook(self._enter_recurrent))
+                handles.append(module.register_forward_pre_hook(self._enter_recurrent, with_kwargs=True))
                 handles.append(module.register_forward_hook(self._leave_recurrent))
         try:
             yield
@@ -911,19 +911,21 @@ class StructureTracer(TorchDispatchMode):
             for handle in handles:
                 handle.remove()
 
-    def _enter_recurrent(self, module: nn.Module, args: tuple) -> None:
-        if not self._active or not args:
+    def _enter_recurrent(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        if not self._active:
             return
-        depth_in = max((d for t in _tensors(args[0]) if (d := self.data_depth(t)) is not None), default=None)
-        depth_state = max((d for t in _tensors(args[1:]) if (d := self.data_depth(t)) is not None), default=None)
-        self._recurrent.append((depth_in, depth_state))
+        sequence = args[0] if args else kwargs.get("input")
+        state = (*args[1:], kwargs.get("hx"))
+        depth_in = max((d for t in _tensors(sequence) if (d := self.data_depth(t)) is not None), default=None)
+        depth_state = max((d for t in _tensors(state) if (d := self.data_depth(t)) is not None), default=None)
+        self._recurrent.append((module, depth_in, depth_state))
         self._suspended += 1
 
     def _leave_recurrent(self, module: nn.Module, args: tuple, output: Any) -> None:
-        if not self._active or not self._recurrent:
+        if not self._active or not self._recurrent or self._recurrent[-1][0] is not module:
             return
         self._suspended -= 1
-        depth_in, depth_state = self._recurrent.pop()
+        _, depth_in, depth_state = self._recurrent.pop()
         layers = module.num_layers if isinstance(module, nn.RNNBase) else 1
         candidates = [d for d in (None if depth_in is None else depth_in + layers, depth_state) if d is not None]
         if candidates:

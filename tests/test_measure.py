@@ -482,6 +482,28 @@ DEPTH_CASES = {
 }  # fmt: skip
 
 
+class _KeywordRecurrence(nn.Module):
+    """A 2-layer GRU called with keywords, then an LSTM cell stepped by hand over its 16 outputs: 2 + 1 layers, + head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn, self.cell, self.head = (
+            nn.GRU(4, 6, num_layers=2, batch_first=True),
+            nn.LSTMCell(6, 5),
+            nn.Linear(5, 2),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(input=_tokens(x))
+        h = c = out.new_zeros(out.shape[0], 5)
+        for step in range(out.shape[1]):
+            h, c = self.cell(out[:, step], hx=(h, c))
+        return self.head(h)
+
+
+DEPTH_CASES["keyword-gru-and-cell-loop"] = (_KeywordRecurrence(), 4)
+
+
 @pytest.mark.parametrize("name", sorted(DEPTH_CASES))
 def test_depth_at_the_dispatch_level(name):
     model, layers = DEPTH_CASES[name]
