@@ -965,12 +965,19 @@ class Measurement:
     ops: tuple[str, ...] = ()
 
 
+def _has_lazy_parameters(model: nn.Module) -> bool:
+    return any(isinstance(p, nn.parameter.UninitializedTensorMixin) for p in [*model.parameters(), *model.buffers()])
+
+
 def _count(model: nn.Module, input_shape: Sequence[int], images: int, tracer: StructureTracer | None) -> MacCount:
     device, dtype = model_device_dtype(model)
     best: MacCount | None = None
     uncounted: set[str] = set()
+    samples = sample_images(input_shape, images, device=device, dtype=dtype)
     with measuring(model), tracer.recurrent_hooks() if tracer is not None else nullcontext():
-        for x in sample_images(input_shape, images, device=device, dtype=dtype):
+        if _has_lazy_parameters(model):  # shapes first, so no pass records or counts their initialisation
+            model(samples[:1])
+        for x in samples:
             inputs = x.unsqueeze(0)
             if tracer is None:
                 with MacCounter() as counter:
@@ -1003,8 +1010,9 @@ def measure(
     :class:`StructureTracer`. MACs are the count of the costliest image (so a gate, early exit or
     routing that takes a cheap path on some inputs is not under-counted; ``uncounted`` lists the
     operators of every image), depth the largest over the images, and the stored weights those of
-    any image. The model's training mode is left as it was found. Call it after one forward pass
-    (lazy modules must have their shapes). Raises whatever the model's forward raises.
+    any image. The model's training mode is left as it was found. Lazy modules that have no
+    shapes yet get them from one forward pass first (eval mode, no_grad), which no count or
+    record sees. Raises whatever the model's forward raises.
     """
     tracer = StructureTracer(model, record_ops=record_ops)
     macs = _count(model, input_shape, images, tracer)

@@ -378,6 +378,14 @@ def test_a_change_on_the_path_natural_images_take_is_a_modification(child, paren
     assert verify_file(REVIEW / parent, parent=REVIEW / parent, timeout_s=GENEROUS).code == "not_modified"
 
 
+def test_a_lazy_parent_is_compared_after_its_layers_have_their_shapes():
+    # the candidate is measured after its forward passes, the parent straight after building: the parent's
+    # lazy layers get their shapes before the recorded passes, so their initialisation is no difference
+    lazy = REVIEW / "lazy_linear.py"
+    assert verify_file(lazy, parent=lazy, timeout_s=GENEROUS).code == "not_modified"
+    assert verify_file(REVIEW / "more_lazy_layers.py", parent=lazy, timeout_s=GENEROUS).ok
+
+
 def test_a_gate_on_natural_images_does_not_pass_a_budget_it_breaks():
     # 221,264 MACs on noise, 1,990,736 on natural-looking images
     report = verify_file(REVIEW / "more_gate_per_image.py", max_flops=1_000_000, timeout_s=GENEROUS)

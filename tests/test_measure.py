@@ -590,6 +590,8 @@ def test_the_tracer_and_counter_accept_nested_sparse_complex_and_quantized_tenso
 def test_lazy_modules_are_materialised_before_counting_and_the_optimizer():
     from fairnad_tools.train_worker import materialise
 
+    fresh = nn.Sequential(nn.Flatten(), nn.LazyLinear(5), nn.BatchNorm1d(5))
+    assert measure(fresh, (2, 2, 2), images=1).size.total == 8 * 5 + 5 + 10  # measure gives them shapes itself
     model = nn.Sequential(nn.Flatten(), nn.LazyLinear(5), nn.BatchNorm1d(5)).train()
     materialise(model, torch.randn(3, 2, 2, 2))
     assert model.training and count_params(model) == 8 * 5 + 5 + 10
