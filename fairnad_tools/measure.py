@@ -52,6 +52,7 @@ report says what the total leaves out and no work drops silently.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import math
 from collections import Counter
@@ -686,31 +687,34 @@ def _module_internals() -> frozenset[str]:
     return frozenset(vars(nn.Module()))
 
 
-_CONTAINER_ITEMS = 10_000
+_WALK_ITEMS = 10_000  # items looked at per attribute, however its containers nest
 
 
-def _walk_value(path: str, value: Any, depth: int) -> Iterator[tuple[str, Any]]:
+def _walk_value(path: str, value: Any, depth: int, budget: list[int]) -> Iterator[tuple[str, Any]]:
+    budget[0] -= 1
+    if budget[0] < 0:
+        return
     if isinstance(value, torch.Tensor | nn.Module):
         yield path, value
     elif depth < 4 and isinstance(value, list | tuple | set | frozenset):
-        for i, item in enumerate(list(value)[:_CONTAINER_ITEMS]):
-            yield from _walk_value(f"{path}[{i}]", item, depth + 1)
+        for i, item in enumerate(itertools.islice(value, max(0, budget[0]))):
+            yield from _walk_value(f"{path}[{i}]", item, depth + 1, budget)
     elif depth < 4 and isinstance(value, dict):
-        for key, item in list(value.items())[:_CONTAINER_ITEMS]:
-            yield from _walk_value(f"{path}[{key!r}]", item, depth + 1)
+        for key, item in itertools.islice(value.items(), max(0, budget[0])):
+            yield from _walk_value(f"{path}[{key!r}]", item, depth + 1, budget)
 
 
 def attribute_values(model: nn.Module) -> Iterator[tuple[str, Any]]:
     """Tensors and modules a model holds outside its registries: plain attributes and the items of
-    lists, tuples, sets and dicts held in attributes (nested up to 4 deep), as ``(path, value)``
-    with paths such as ``blocks[0]`` or ``layer1.0.table``. Registered parameters, buffers and
-    submodules are not among them, but a registered object referred to again from a plain
-    attribute (``self.order = list(self.blocks)``) is."""
+    lists, tuples, sets and dicts held in attributes (nested up to 4 deep, at most 10,000 items
+    looked at per attribute), as ``(path, value)`` with paths such as ``blocks[0]`` or ``layer1.0.table``.
+    Registered parameters, buffers and submodules are not among them, but a registered object
+    referred to again from a plain attribute (``self.order = list(self.blocks)``) is."""
     internals = _module_internals()
     for prefix, module in model.named_modules():
-        for key, value in vars(module).items():
+        for key, value in list(vars(module).items()):
             if key not in internals:
-                yield from _walk_value(f"{prefix}.{key}" if prefix else key, value, 0)
+                yield from _walk_value(f"{prefix}.{key}" if prefix else key, value, 0, [_WALK_ITEMS])
 
 
 def stored_tensors(model: nn.Module) -> list[_Stored]:

@@ -559,6 +559,7 @@ def test_unregistered_layers_and_learned_tensors_are_found_and_registered_ones_a
     model.rnn = nn.LSTM(2, 2)  # its _flat_weights list holds its own parameters
     model.tied = {"w": model.kept[0].weight}
     model.spectral = nn.utils.spectral_norm(nn.Linear(2, 2))  # old style: weight is a computed attribute
+    model.table = [[0] * 1000 for _ in range(1000)]  # a large plain container: looked at in part, quickly
     model.lost = [nn.Linear(2, 3), {"deep": (nn.BatchNorm1d(2),)}]
     model.loose = [nn.Parameter(torch.ones(5))]
     model.raw = torch.zeros(7, requires_grad=True)
