@@ -120,6 +120,8 @@ def train(job: TrainJob) -> TrainResult:
     def norm(batch: torch.Tensor) -> torch.Tensor:
         return (batch.float() / 255 - mean) / std
 
+    # the header comes before any candidate code runs, so a log cut for size still starts with it
+    log(f"candidate {job.candidate_id}: {job.dataset} on {device}, {job.epochs} epochs, batch {job.batch_size}")
     readable = [job.model_path.parent] + ([job.data_dir] if job.data_dir else [])
     # candidate code runs from here on; Landlock only on the CPU (CUDA writes caches of its own)
     install_guard(read=readable, write=[job.out_dir], kernel=device.type == "cpu")
@@ -139,8 +141,7 @@ def train(job: TrainJob) -> TrainResult:
     gen = torch.Generator().manual_seed(job.seed)
     pad = max(1, info.input_shape[1] // 8)
     log(
-        f"candidate {job.candidate_id}: {job.dataset} on {device}, {job.epochs} epochs, "
-        f"batch {job.batch_size}, {size.total:,} parameters"
+        f"candidate {job.candidate_id}: {size.total:,} parameters"
         + (
             f" ({sum(size.stored_weights.values()):,} of them in buffers used as weights)"
             if size.stored_weights
