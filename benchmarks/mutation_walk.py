@@ -35,6 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn  # noqa: E402
+from rich.progress import Progress as Bar  # noqa: E402
 
 from fairnad_tools.arch.seeds import SEEDS  # noqa: E402
 from fairnad_tools.arch.transforms import EditRefused, apply_idea, downscale, realisations, realised  # noqa: E402
@@ -53,7 +56,7 @@ SPINE_VOCABULARY = (
 )  # fmt: skip
 
 
-def walk(steps: int, seed: int, slugs: list[str], full_verify_every: int = 10) -> dict:
+def walk(steps: int, seed: int, slugs: list[str], full_verify_every: int = 10, label: str = "walk") -> dict:
     rng = random.Random(seed)
     torch.manual_seed(seed)
     pool = [fn(SHAPE) for fn in SEEDS.values()]
@@ -65,8 +68,13 @@ def walk(steps: int, seed: int, slugs: list[str], full_verify_every: int = 10) -
     realised_slugs: set[str] = set()
     seconds = []
     failures: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp:
+    # progress on stderr, so that --json leaves exactly one JSON value on stdout
+    bar = Bar(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+              console=Console(stderr=True), transient=False)  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp, bar:
+        task = bar.add_task(label, total=steps)
         for step in range(steps):
+            bar.advance(task)
             if not order:
                 order = list(slugs)
                 rng.shuffle(order)
@@ -135,14 +143,16 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true", help="skip the spine-vocabulary baseline walk")
     args = parser.parse_args()
     impossible = {slug: e["impossible"] for slug, e in realisations().items() if "impossible" in e}
-    result = walk(args.steps, args.seed, sorted(realisations()))
+    result = walk(args.steps, args.seed, sorted(realisations()), label="block library")
     result["impossible"] = impossible
     result["targets_met"] = (
         result["valid_fraction"] >= 0.99 and result["distinct_structures"] >= 300
         and result["sub_categories_realised"] == len(realisations()) - len(impossible)
     )  # fmt: skip
     if not args.no_baseline:
-        base = walk(args.steps, args.seed, list(SPINE_VOCABULARY), full_verify_every=0)
+        base = walk(
+            args.steps, args.seed, list(SPINE_VOCABULARY), full_verify_every=0, label="baseline (spine vocabulary)"
+        )
         result["baseline_spine_vocabulary"] = {k: base[k] for k in ("valid_fraction", "distinct_structures",
                                                                     "sub_categories_realised")}  # fmt: skip
         result["distinct_structures_ratio_vs_baseline"] = round(
