@@ -48,6 +48,15 @@ def test_bad_config_value_in_the_file(tmp_path):
     assert_clean_error(result, "search.budgett", "did you mean 'budget'")
 
 
+def test_a_secret_under_a_section_in_another_case_is_refused(tmp_path):
+    config = tmp_path / "key.toml"
+    config.write_text('[LLM]\napi_key = "sk-in-file-0123"\n')
+    result = run_cli("config", "show", "--config", str(config))
+    assert result.returncode == 2 and result.stdout == "", result.stdout
+    assert_clean_error(result, str(config), "unknown section [LLM]", "did you mean [llm]?")
+    assert len(result.stderr.strip().splitlines()) == 1 and "sk-in-file" not in result.stderr
+
+
 @pytest.mark.parametrize("budget", ["0", "-3"])
 def test_budget_zero_or_negative(tmp_path, budget):
     result = run_cli("run", "--run-dir", str(tmp_path / "r"), "--budget", budget)

@@ -72,6 +72,43 @@ def test_unknown_key_names_the_key_and_the_valid_ones(tmp_path):
     assert "train.epoch" in text and "did you mean 'epochs'" in text and "batch_size" in text
 
 
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ('[LLM]\napi_key = "sk-in-file-0123"\n', ["unknown section [LLM]", "did you mean [llm]?"]),
+        ('[Llm]\napi_key = "sk-in-file-0123"\n', ["unknown section [Llm]", "did you mean [llm]?"]),
+        ('[llm]\nAPI_KEY = "sk-in-file-0123"\n', ["unknown key 'llm.API_KEY'", "did you mean 'api_key'?"]),
+        ('LLM = {api_key = "sk-in-file-0123"}\n', ["unknown section [LLM]", "did you mean [llm]?"]),
+        ("[train]\nepochs = 3\n[TRAIN]\nbatch_size = 32\n", ["unknown section [TRAIN]", "did you mean [train]?"]),
+        ("[train]\nepochs = 3\n[TRAIN]\nepochs = 5\n", ["unknown section [TRAIN]", "did you mean [train]?"]),
+        ("[train]\nEPOCHS = 3\n", ["unknown key 'train.EPOCHS'", "did you mean 'epochs'?"]),
+        (
+            "[search.MUTATION_MIX]\nfair_idea = 3\n",
+            ["unknown section [search.MUTATION_MIX]", "did you mean [search.mutation_mix]?"],
+        ),
+        ("[search.mutation_mix]\nFair_Idea = 3\n", ["search.mutation_mix.Fair_Idea", "did you mean 'fair_idea'?"]),
+    ],
+)
+def test_section_and_key_names_in_a_file_match_exactly(tmp_path, text, fragments):
+    """TOML keys are case-sensitive: a section or key spelled in another case is unknown, never
+    folded onto the real one (so [LLM] cannot slip a secret past the file's checks, and
+    [train] + [TRAIN] cannot silently drop one of them)."""
+    cfg = write(tmp_path, text)
+    with pytest.raises(SettingsError) as err:
+        load_settings(cfg, env={})
+    message = str(err.value)
+    assert str(cfg) in message and "sk-in-file" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_environment_names_stay_case_insensitive_when_the_file_is_exact(tmp_path):
+    cfg = write(tmp_path, "[train]\nepochs = 3\n")
+    s = load_settings(cfg, env={"fairnad_train__Batch_Size": "32", "FAIRNAD_llm__API_key": "sk-env-0123456789"})
+    assert (s.train.epochs, s.train.batch_size) == (3, 32)
+    assert s.llm.api_key is not None and s.llm.api_key.get_secret_value() == "sk-env-0123456789"
+
+
 def test_unknown_section_and_bad_env_values_are_errors():
     with pytest.raises(SettingsError, match="FAIRNAD_SERCH__BUDGET"):
         load_settings(env={"FAIRNAD_SERCH__BUDGET": "3"})
