@@ -26,6 +26,7 @@ from graph.settings import (
     FairNADSettings,
     Layer,
     SettingsError,
+    absolute_paths,
     example_toml,
     resumed_settings,
     settings_from_file,
@@ -155,6 +156,7 @@ def start_run(
     """
     if not checked:
         check_start(settings, store)
+    settings = absolute_paths(settings)  # a resume may be typed in another folder
     store.lock()
     try:
         run_id = store.create(_settings_toml(settings), version())

@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
@@ -415,6 +415,46 @@ def _refuse_secrets_in_file(data: Mapping[str, Any], path: Path) -> None:
                 f"config file {path} sets '{key}', a secret that never goes in a file; remove it "
                 f"and set the environment variable {variable} instead"
             )
+
+
+def _is_path(annotation: Any) -> bool:
+    return annotation is Path or any(_is_path(arg) for arg in get_args(annotation))
+
+
+def _absolute(value: Any) -> Any:
+    if isinstance(value, Path):
+        return value.expanduser().absolute()
+    if isinstance(value, list):
+        return [_absolute(item) for item in value]
+    return value
+
+
+def _absolute_section(section: BaseModel) -> BaseModel:
+    update: dict[str, Any] = {}
+    for name, info in type(section).model_fields.items():
+        value = getattr(section, name)
+        if isinstance(value, BaseModel):
+            update[name] = _absolute_section(value)
+        elif _is_path(info.annotation) and value is not None:
+            update[name] = _absolute(value)
+    return section.model_copy(update=update)
+
+
+def absolute_paths(settings: FairNADSettings) -> FairNADSettings:
+    """The settings with every path absolute (``~`` expanded), as a new run saves them.
+
+    A run keeps its settings for ``fairnad resume``, which may be typed in another folder: a
+    path as typed (``--data-dir data/c10``) would then name another folder's data, or none.
+    Every ``Path`` field (``data.data_dir``, ``knowledge.template``, ``knowledge.ideas``,
+    ``knowledge.store_dir``) is found from the model; ``knowledge.embedding_model`` is a name
+    or a folder, and becomes absolute only when it names an existing local folder or file.
+    """
+    settings = cast(FairNADSettings, _absolute_section(settings))
+    model = settings.knowledge.embedding_model
+    if model != "bundled" and Path(model).expanduser().exists():
+        knowledge = settings.knowledge.model_copy(update={"embedding_model": str(Path(model).expanduser().absolute())})
+        settings = settings.model_copy(update={"knowledge": knowledge})
+    return settings
 
 
 def settings_from_file(path: Path) -> FairNADSettings:

@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import tarfile
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -609,3 +610,37 @@ def test_cli_refuses_more_wrong_folders_before_the_run_directory(in_tmp):
     assert_refused_before_the_run(result, in_tmp / "r2", "data folder empty is empty", "cifar-100-python")
     result = cli_run(in_tmp, "deep/a/b", "r3", dataset="cifar100")
     assert_refused_before_the_run(result, in_tmp / "r3", "this folder holds cifar-10-batches-py: use --dataset cifar10")
+
+
+# -- paths a run saves are absolute, so a resume typed in another folder finds the same files ------
+@pytest.mark.timeout(600)
+def test_a_run_started_with_relative_paths_resumes_from_another_folder(tmp_path):
+    """--data-dir data and relative or ~ knowledge files are saved absolute; a resume from another
+    folder (where data/ holds nothing, and ~ is elsewhere) reads the files the run started with."""
+    work, home, other = tmp_path / "work", tmp_path / "home", tmp_path / "other"
+    make_cifar10(work / "data")
+    shipped = ROOT / "knowledge" / "data"
+    home.mkdir()
+    (home / "template.yaml").write_text((shipped / "template.yaml").read_text())
+    (work / "ideas.yaml").write_text((shipped / "starter_ideas.yaml").read_text())
+    (work / "fairnad.toml").write_text(
+        '[train]\nbatch_size = 32\nthreads = 1\n[knowledge]\ntemplate = "~/template.yaml"\nideas = ["ideas.yaml"]\n'
+    )
+    result = run_cli(
+        "run", "--config", "fairnad.toml", "--dataset", "cifar10", "--data-dir", "data", "--budget", "1",
+        "--epochs", "1", "--run-dir", "runs/r", "-q", cwd=work, env={"HOME": str(home)}, timeout=280,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_dir = work / "runs" / "r"
+    saved = tomllib.loads((run_dir / "settings.toml").read_text())
+    assert saved["data"]["data_dir"] == str(work / "data")
+    assert saved["knowledge"]["template"] == str(home / "template.yaml")
+    assert saved["knowledge"]["ideas"] == [str(work / "ideas.yaml")]
+
+    (other / "data").mkdir(parents=True)  # another folder's data/ must never be read
+    result = run_cli(
+        "resume", str(run_dir), "--budget", "2", "-q", cwd=other, env={"HOME": str(other)}, timeout=280
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = read_summary(run_dir)
+    assert summary["status"] == "finished" and summary["counted"] == 2, summary

@@ -11,6 +11,7 @@ import pytest
 from graph.settings import (
     FairNADSettings,
     SettingsError,
+    absolute_paths,
     example_toml,
     load_settings,
     resumed_settings,
@@ -268,3 +269,30 @@ def test_settings_text_is_toml_with_one_line_per_setting():
 def test_numbers_that_are_not_finite_are_refused_as_such(key, value):
     with pytest.raises(SettingsError, match=f"{key}: Input should be a finite number"):
         load_settings(env={key: value})
+
+
+def test_a_new_run_saves_every_path_absolute(tmp_path, monkeypatch):
+    """A run's saved settings must name the same files from any folder ``fairnad resume`` is typed in."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "models" / "mini").mkdir(parents=True)
+    relative = {
+        "data": {"dataset": "cifar10", "data_dir": "data/c10"},
+        "knowledge": {
+            "template": "~/t.yaml",
+            "ideas": ["ideas/a.yaml", "/abs/b.yaml"],
+            "store_dir": "store",
+            "embedding_model": "models/mini",
+        },
+    }
+    s = absolute_paths(load_settings(overrides=relative, env={}))
+    assert s.data.data_dir == tmp_path / "data" / "c10"
+    assert s.knowledge.template == tmp_path / "home" / "t.yaml"
+    assert s.knowledge.ideas == [tmp_path / "ideas" / "a.yaml", Path("/abs/b.yaml")]
+    assert s.knowledge.store_dir == tmp_path / "store"
+    assert s.knowledge.embedding_model == str(tmp_path / "models" / "mini")
+    assert s.search == FairNADSettings().search  # nothing else changes
+    for name in ("bundled", "sentence-transformers/all-MiniLM-L6-v2"):  # names, not folders, stay as written
+        named = load_settings(overrides={"knowledge": {"embedding_model": name}}, env={})
+        assert absolute_paths(named).knowledge.embedding_model == name
+    assert absolute_paths(FairNADSettings()) == FairNADSettings()  # unset paths stay unset
