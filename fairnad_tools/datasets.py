@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 SPLIT_SEED = 20260101  # fixed: splits never depend on the search seed
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
+# what a downloaded archive is called once a browser or a tool has renamed or repacked it: the
+# official .tar.gz, .tgz, a .tar (browsers often strip .gz) or a .zip
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 
 
@@ -79,6 +82,12 @@ class CifarLayout:
 
     def describe(self) -> str:
         return f"{self.folder}/ ({', '.join(self.files)}), as extracted from {self.archive}"
+
+    @property
+    def archive_names(self) -> tuple[str, ...]:
+        """The python archive under each name it arrives with (``cifar-10-python.tar``, ``.zip``, ...)."""
+        stem = self.archive.removesuffix(".tar.gz")
+        return tuple(stem + suffix for suffix in ARCHIVE_SUFFIXES)
 
 
 CIFAR_LAYOUTS: dict[str, CifarLayout] = {
@@ -213,21 +222,21 @@ def locate_cifar(name: str, data_dir: Path | None) -> Path:
 def _diagnose_file(path: Path, layout: CifarLayout) -> str:
     parent = path.parent
     for other in CIFAR_LAYOUTS.values():
-        if path.name == other.archive:
-            fix = f"extract it ({_tar(path, parent)}) and pass --data-dir {_q(parent)}"
+        if path.name in other.archive_names:
+            fix = f"extract it ({_extract(path, parent)}) and pass --data-dir {_q(parent)}"
             if other is not layout:
                 fix += f" --dataset {other.dataset}"
-            return f"{path} is the {other.title} archive {other.archive}, not a folder: {fix}"
+            return f"{path} is the {other.title} archive {path.name}, not a folder: {fix}"
         siblings = set(other.files) | {other.meta_file}
         if path.name in siblings and (parent.name == other.folder or all((parent / f).is_file() for f in other.files)):
             fix = f"pass the folder that holds it, --data-dir {_q(parent)}"
             if other is not layout:
                 fix += f" --dataset {other.dataset}"
             return f"{path} is one {other.title} batch file, not a folder: {fix}"
-    if path.name.endswith((".tar.gz", ".tgz", ".tar", ".zip")):
+    if path.name.lower().endswith(ARCHIVE_SUFFIXES):
         return (
-            f"{path} is an archive, not a folder: extract it and pass the folder that holds {layout.folder}/ "
-            f"(FairNAD expects {layout.describe()})"
+            f"{path} is an archive, not a folder: extract it ({_extract(path, parent)}) and pass the folder "
+            f"that holds {layout.folder}/ (FairNAD expects {layout.describe()})"
         )
     return f"{path} is a file, not a folder; --data-dir takes a folder holding {layout.describe()}"
 
@@ -249,7 +258,7 @@ def _walk(root: Path, max_depth: int = 3, max_entries: int = 20000) -> _Findings
     """Look up to ``max_depth`` levels below ``root`` (hidden folders skipped, at most ``max_entries``)."""
     found = _Findings({k: [] for k in CIFAR_LAYOUTS}, {k: [] for k in CIFAR_LAYOUTS}, {k: [] for k in CIFAR_LAYOUTS},
                       [], 0, set())  # fmt: skip
-    archives = {lay.archive: key for key, lay in CIFAR_LAYOUTS.items()}
+    archives = {name: key for key, lay in CIFAR_LAYOUTS.items() for name in lay.archive_names}
     versions = {v for lay in CIFAR_LAYOUTS.values() for v in lay.other_versions}
     queue: deque[tuple[Path, int]] = deque([(root, 0)])
     seen = 0
@@ -310,7 +319,7 @@ def _diagnose_folder(root: Path, layout: CifarLayout) -> str:
     if found.archives[layout.dataset]:
         archive = found.archives[layout.dataset][0]
         return (
-            f"found {layout.archive}: extract it ({_tar(archive, archive.parent)}), "
+            f"found {archive.name}: extract it ({_extract(archive, archive.parent)}), "
             f"then pass --data-dir {_q(archive.parent)}"
         )
     for other in CIFAR_LAYOUTS.values():
@@ -336,8 +345,9 @@ def _diagnose_folder(root: Path, layout: CifarLayout) -> str:
         if found.archives[other.dataset]:
             archive = found.archives[other.dataset][0]
             return (
-                f"found {other.archive} in {archive.parent} ({not_this}): to search {other.title}, extract it "
-                f"({_tar(archive, archive.parent)}) and use --dataset {other.dataset}; for {layout.title}, {expects}"
+                f"found {archive.name} in {archive.parent} ({not_this}): to search {other.title}, extract it "
+                f"({_extract(archive, archive.parent)}) and use --dataset {other.dataset}; for {layout.title}, "
+                f"{expects}"
             )
     if found.versions:
         path = found.versions[0]
@@ -355,6 +365,13 @@ def _diagnose_folder(root: Path, layout: CifarLayout) -> str:
         )
     if not any(root.iterdir()):
         return f"data folder {root} is empty; {expects}"
+    archives = sorted(p for p in root.iterdir() if p.name.lower().endswith(ARCHIVE_SUFFIXES) and p.is_file())
+    if archives:  # an archive under another name: say how to open it, then what must come out
+        return (
+            f"{root} holds neither {layout.folder}/ nor its files, but the archive {archives[0].name}: if it "
+            f"holds {layout.title}, extract it ({_extract(archives[0], root)}) and pass the folder that holds "
+            f"{layout.folder}/; {expects}"
+        )
     return f"{root} holds neither {layout.folder}/ nor its files (it holds {_listing(root)}); {expects}"
 
 
@@ -376,7 +393,13 @@ def _q(path: Path) -> str:
     return shlex.quote(str(path))
 
 
-def _tar(archive: Path, into: Path) -> str:
+def _extract(archive: Path, into: Path) -> str:
+    """The command that extracts ``archive`` into ``into``, by its suffix (a .tar is not gzipped)."""
+    name = archive.name.lower()
+    if name.endswith(".zip"):
+        return f"unzip {_q(archive)} -d {_q(into)}, or python -m zipfile -e {_q(archive)} {_q(into)}"
+    if name.endswith(".tar"):
+        return f"tar -xf {_q(archive)} -C {_q(into)}"
     return f"tar -xzf {_q(archive)} -C {_q(into)}"
 
 

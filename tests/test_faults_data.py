@@ -644,3 +644,75 @@ def test_a_run_started_with_relative_paths_resumes_from_another_folder(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     summary = read_summary(run_dir)
     assert summary["status"] == "finished" and summary["counted"] == 2, summary
+
+
+# -- archives under the other names they arrive with: .tar (a browser stripped .gz), .tgz, .zip ----
+def _pack(folder: Path, archive: Path) -> None:
+    """``folder`` packed as the official archive packs it (the folder at the top), in ``archive``'s format."""
+    if archive.name.endswith(".zip"):
+        import zipfile
+
+        with zipfile.ZipFile(archive, "w") as zf:
+            for path in sorted(folder.rglob("*")):
+                zf.write(path, str(path.relative_to(folder.parent)))
+    else:
+        with tarfile.open(archive, "w" if archive.name.endswith(".tar") else "w:gz") as tar:
+            tar.add(folder, arcname=folder.name)
+
+
+def _run_the_command(message: str) -> None:
+    """Run the extract command the message gives (the first of its alternatives)."""
+    command = message.split("extract it (", 1)[1].split(")", 1)[0].split(", or ")[0]
+    if command.startswith("unzip "):  # the same command through Python where unzip is not installed
+        parts = command.split()
+        command = f"{sys.executable} -m zipfile -e {parts[1]} {parts[3]}"
+    subprocess.run(command, shell=True, check=True, timeout=60)
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "cifar100"])
+@pytest.mark.parametrize(
+    ("suffix", "command"),
+    [(".tar", "tar -xf "), (".zip", "unzip "), (".tgz", "tar -xzf ")],
+    ids=["tar", "zip", "tgz"],
+)
+def test_an_archive_under_another_name_gets_its_own_extract_command(in_tmp, dataset, suffix, command):
+    """The folder given holds cifar-10-python.tar (or .zip, .tgz), or that file is given itself:
+    the message names the archive and the command that extracts that format, and the command works."""
+    made = make_cifar10(Path("src")) if dataset == "cifar10" else make_cifar100(Path("src"))
+    stem = "cifar-10-python" if dataset == "cifar10" else "cifar-100-python"
+    Path("dl").mkdir()
+    archive = Path("dl") / f"{stem}{suffix}"
+    _pack(made, archive)
+    message = refusal(dataset, Path("dl"))
+    assert f"found {archive.name}: extract it ({command}dl/{archive.name}" in message, message
+    assert "then pass --data-dir dl" in message and "holds neither" not in message
+    message = refusal(dataset, archive)
+    assert (
+        f"{archive} is the CIFAR-{dataset[5:]} archive {archive.name}, not a folder: extract it ({command}" in message
+    )
+    other = "cifar100" if dataset == "cifar10" else "cifar10"
+    assert f"--dataset {dataset}" in refusal(other, Path("dl")) and f"--dataset {dataset}" in refusal(other, archive)
+    _run_the_command(message)
+    check_dataset(dataset, Path("dl"))  # the command in the message is the fix
+
+
+def test_an_archive_of_another_name_in_the_folder_gets_the_extract_command(in_tmp):
+    make_cifar10(Path("src"))
+    Path("dl").mkdir()
+    _pack(Path("src/cifar-10-batches-py"), Path("dl/cifar10-download.zip"))
+    message = refusal("cifar10", Path("dl"))
+    assert "but the archive cifar10-download.zip" in message and "unzip dl/cifar10-download.zip -d dl" in message
+    message = refusal("cifar10", Path("dl/cifar10-download.zip"))
+    assert "is an archive, not a folder: extract it (unzip dl/cifar10-download.zip -d dl" in message
+    _run_the_command(message)
+    check_dataset("cifar10", Path("dl"))
+
+
+def test_cli_names_the_extract_command_of_an_uncompressed_tar(in_tmp):
+    make_cifar10(Path("src"))
+    Path("dl").mkdir()
+    _pack(Path("src/cifar-10-batches-py"), Path("dl/cifar-10-python.tar"))
+    result = cli_run(in_tmp, "dl", "r1")
+    assert_refused_before_the_run(
+        result, in_tmp / "r1", "found cifar-10-python.tar: extract it (tar -xf dl/cifar-10-python.tar -C dl)"
+    )
