@@ -11,8 +11,11 @@ The code runs only in a separate, limited process (:mod:`fairnad_tools.verify`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from agents.base import GateRole, Proposal, Review
 from agents.registry import register_role
+from fairnad_tools.datasets import dataset_info
 from fairnad_tools.verify import verify_file
 
 
@@ -36,6 +39,7 @@ class VerifierRole(GateRole):
             min_layers=settings.min_layers,
             timeout_s=settings.timeout_s,
             memory_mb=settings.memory_mb,
+            train_batch=_largest_training_batch(self.context.settings),
         )
         return Review(
             approved=report.ok,
@@ -50,3 +54,10 @@ class VerifierRole(GateRole):
             },
             report=report.model_dump(mode="json"),
         )
+
+
+def _largest_training_batch(settings: Any) -> int:
+    """The largest batch training runs: the batch size plus one (a last batch of one image joins
+    the batch before it, :func:`fairnad_tools.train_worker.batch_bounds`)."""
+    batch = settings.train.batch_size or dataset_info(settings.data.dataset).default_batch_size
+    return batch + 1

@@ -56,7 +56,7 @@ import itertools
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -73,7 +73,7 @@ log = logging.getLogger(__name__)
 
 aten = torch.ops.aten
 
-OperatorKind = Literal["conv", "linear", "matmul", "attention", "distance", "other"]
+OperatorKind = Literal["conv", "linear", "matmul", "attention", "distance", "outer_product", "other"]
 """Families of counted operators, the keys of :attr:`MacCount.by_operator`:
 ``conv`` convolutions; ``linear`` products of a matrix with a 2-D matrix or a vector (``mm``,
 ``addmm``, ``mv``, ``dot``: ``nn.Linear``, ``x @ W`` on any leading dimensions, ``nn.Bilinear``,
@@ -81,8 +81,10 @@ the gate products of recurrent layers, fused or not);
 ``matmul`` batched products (``bmm``, ``baddbmm``, ``addbmm``: ``einsum`` and batched ``@``, as in
 hand-written attention); ``attention`` fused attention kernels (for ``nn.MultiheadAttention``
 only QK^T and AV: its projections run as ``linear`` while counting; a fused kernel called directly
-counts whole); ``distance`` ``torch.cdist`` and ``torch.pdist``; ``other`` any further formula
-registered with torch's counter."""
+counts whole); ``distance`` ``torch.cdist`` and ``torch.pdist``; ``outer_product`` a multiplication
+whose operands are both broadcast to a larger result (``(t.unsqueeze(-1) * w).sum(2)``, a product
+written by hand; ``torch.outer``; an ``einsum`` term with nothing to sum); ``other`` any further
+formula registered with torch's counter."""
 
 DEFAULT_IMAGES = 5
 """Images per measurement: MACs are the largest count over these (see :func:`sample_images`)."""
@@ -236,38 +238,32 @@ def _sparse_addmm_flop(self, mat1, mat2, *args, **kwargs) -> int:  # type: ignor
 _sparse_addmm_flop._get_raw = True  # type: ignore[attr-defined]
 
 
+def _outer_product_macs(a: Any, b: Any) -> int:
+    """``a * b`` with both operands broadcast to a larger result (an outer product): one MAC per
+    element of the result; 0 for element-wise work (one operand already the result's size, such as
+    a scale, gate or mask, or a scalar)."""
+    if not isinstance(a, Sequence) or not isinstance(b, Sequence):
+        return 0
+    try:
+        out = math.prod(torch.broadcast_shapes(tuple(a), tuple(b)))
+    except RuntimeError:
+        return 0
+    return out if out > max(math.prod(a), math.prod(b)) else 0
+
+
+def _mul_flop(a, b, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+    return _flops(_outer_product_macs(a, b))
+
+
+def _affine_grid_flop(theta, size, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+    """``F.affine_grid``: theta (N, 2, 3) applied to every output position (H * W of them; D * H * W
+    with theta (N, 3, 4)): N * positions * rows * columns MACs."""
+    return _flops(theta[0] * math.prod(size[2:]) * theta[1] * theta[2])
+
+
 def _zero_flop(*args: Any, **kwargs: Any) -> int:
     return 0
 
-
-EXTRA_FORMULAS: dict[Any, Callable[..., int]] = {
-    aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flop,
-    aten._scaled_dot_product_fused_attention_overrideable: _sdpa_flop,
-    aten._scaled_dot_product_attention_math_for_mps: _sdpa_flop,
-    aten._efficient_attention_forward: _efficient_attention_forward_flop,
-    aten._native_multi_head_attention: _native_mha_flop,
-    aten._transformer_encoder_layer_fwd: _encoder_layer_flop,
-    aten.addmm_: _addmm_flop,
-    aten._addmm_activation: _addmm_flop,
-    aten._int_mm: _mm_flop,
-    aten.mv: _mv_flop,
-    aten.addmv: _addmv_flop,
-    aten.addmv_: _addmv_flop,
-    aten.dot: _dot_flop,
-    aten.vdot: _dot_flop,
-    aten.addbmm: _baddbmm_flop,
-    aten.addbmm_: _baddbmm_flop,
-    aten.baddbmm_: _baddbmm_flop,
-    aten._trilinear: _trilinear_flop,
-    aten.mkldnn_rnn_layer: _mkldnn_rnn_flop,
-    aten._cudnn_rnn: _cudnn_rnn_flop,
-    aten.miopen_rnn: _cudnn_rnn_flop,
-    # element-wise LSTM / GRU cells (the gate products run as mm before them): known, zero
-    aten._thnn_fused_lstm_cell: _zero_flop,
-    aten._thnn_fused_gru_cell: _zero_flop,
-}
-"""Formulas ``torch.utils.flop_counter`` lacks in torch 2.14.1, keyed by ATen operator, in its
-calling convention (shapes in place of tensors, FLOPs = 2 * MACs)."""
 
 EXTRA_FORMULAS: dict[Any, Callable[..., int]] = {
     aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flop,
@@ -296,6 +292,8 @@ EXTRA_FORMULAS: dict[Any, Callable[..., int]] = {
     aten._euclidean_dist: _cdist_flop,
     aten._pdist_forward: _pdist_flop,
     aten._sparse_addmm: _sparse_addmm_flop,
+    aten.mul: _mul_flop,
+    aten.affine_grid_generator: _affine_grid_flop,
     # element-wise LSTM / GRU cells (the gate products run as mm before them): known, zero
     aten._thnn_fused_lstm_cell: _zero_flop,
     aten._thnn_fused_gru_cell: _zero_flop,
@@ -309,7 +307,8 @@ _KINDS: dict[str, OperatorKind] = {
     **dict.fromkeys(("mm", "addmm", "addmm_", "_addmm_activation", "_scaled_mm", "_int_mm", "mv", "addmv",
                      "addmv_", "dot", "vdot", "_trilinear", "mkldnn_rnn_layer", "_cudnn_rnn", "miopen_rnn",
                      "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell", "_sparse_addmm"), "linear"),
-    **dict.fromkeys(("bmm", "baddbmm", "baddbmm_", "addbmm", "addbmm_"), "matmul"),
+    **dict.fromkeys(("bmm", "baddbmm", "baddbmm_", "addbmm", "addbmm_", "affine_grid_generator"), "matmul"),
+    "mul": "outer_product",
     **dict.fromkeys(("_native_multi_head_attention", "_transformer_encoder_layer_fwd"), "attention"),
     **dict.fromkeys(("_cdist_forward", "_euclidean_dist", "_pdist_forward"), "distance"),
 }  # fmt: skip
@@ -392,7 +391,7 @@ ZERO_COST_OPS: frozenset[str] = frozenset(
     upsample_nearest1d upsample_nearest2d upsample_nearest3d _upsample_nearest_exact1d
     _upsample_nearest_exact2d _upsample_nearest_exact3d upsample_linear1d upsample_bilinear2d
     _upsample_bilinear2d_aa upsample_bicubic2d _upsample_bicubic2d_aa upsample_trilinear3d
-    grid_sampler grid_sampler_2d grid_sampler_3d cudnn_grid_sampler affine_grid_generator
+    grid_sampler grid_sampler_2d grid_sampler_3d cudnn_grid_sampler
     isfinite isnan isinf isneginf isposinf nan_to_num nll_loss_forward nll_loss2d_forward nll_loss_nd
     mse_loss l1_loss smooth_l1_loss huber_loss binary_cross_entropy binary_cross_entropy_with_logits
     soft_margin_loss kl_div _thnn_fused_lstm_cell _thnn_fused_gru_cell
@@ -446,12 +445,15 @@ class MacCount:
 
     ``total`` equals the sum of ``by_operator`` (MACs per :data:`OperatorKind`, kinds with none
     left out); ``uncounted`` names operators that ran without a formula and are not known to
-    cost nothing (counted 0).
+    cost nothing (counted 0). ``weight_only`` are the MACs of products computed from the model's
+    stored tensors alone (a parametrization rebuilding its weight, spectral normalisation's power
+    iteration): the same for a batch of any size, so not a cost per image and not in ``total``.
     """
 
     total: int
     by_operator: dict[str, int] = field(default_factory=dict)
     uncounted: tuple[str, ...] = ()
+    weight_only: int = 0
 
 
 def _has_complex(args: Any, kwargs: Any) -> bool:
@@ -475,26 +477,87 @@ class MacCounter(FlopCounterMode):
     two additions. Counts what actually runs: a fused kernel such as
     ``_native_multi_head_attention`` counts under ``attention`` as a whole; :func:`measure` turns
     torch's fused fast path off so that projections count as ``linear`` in every mode.
+
+    After :meth:`track` (the pass's input and the model's stored tensors) the counter follows
+    where each tensor comes from: *data* (computed from the input) or *weight* (computed from
+    stored tensors alone). Products whose operands are all weights run once per forward pass
+    whatever the batch size: they go to :attr:`MacCount.weight_only`, not to the total, and an
+    operator without a formula among them is not named. Anything of another origin counts as
+    data: a tensor made inside ``forward`` (``torch.zeros(x.size(0), h)``, a recurrent layer's
+    initial state, ``torch.eye``), one the model did not store, one rebuilt from Python numbers.
+    When the output of the pass (:meth:`finish`) is not computed from the input, the tracking is
+    not trusted and every product counts.
     """
 
     def __init__(self) -> None:
         super().__init__(display=False, custom_mapping=EXTRA_FORMULAS)
         self.uncounted: Counter[str] = Counter()
+        self.weight_only: Counter[Any] = Counter()
+        self._weight_uncounted: Counter[str] = Counter()
+        self._origin: WeakIdKeyDictionary | None = None
+        self._traced = True
 
     def __enter__(self) -> MacCounter:
         self.uncounted.clear()
+        self.weight_only.clear()
+        self._weight_uncounted.clear()
         super().__enter__()
         return self
 
+    def track(self, inputs: torch.Tensor, stored: Iterable[torch.Tensor]) -> None:
+        """Follow origins from here on: ``inputs`` is data, ``stored`` (the model's parameters,
+        buffers and tensor attributes, :func:`stored_tensors`) are weights."""
+        self._origin = WeakIdKeyDictionary()
+        for tensor in stored:
+            self._origin[tensor] = _WEIGHT
+        self._origin[inputs] = _DATA
+
+    def finish(self, output: Any) -> None:
+        """End a tracked pass whose result is ``output``: products on weights alone stay apart
+        only when the output is computed from the input."""
+        self._traced = self._origin is None or any(self._origin_of(t) == _DATA for t in _tensors(output))
+        self._origin = None
+
+    def _origin_of(self, tensor: torch.Tensor) -> int | None:
+        assert self._origin is not None
+        own = self._origin.get(tensor)
+        base = tensor._base
+        if base is not None and own != _DATA:
+            below = self._origin.get(base)
+            if below == _DATA or own is None:
+                return below
+        return own
+
+    def _per_image(self, out: Any, args: Any, kwargs: Any) -> bool:
+        """Tag the operator's outputs with their origin; whether its products are per image."""
+        assert self._origin is not None
+        origins = [self._origin_of(t) for t in _tensors((args, kwargs))]
+        if _DATA in origins:
+            origin: int | None = _DATA
+        elif origins and all(o == _WEIGHT for o in origins):
+            origin = _WEIGHT
+        else:
+            origin = None
+        if origin is not None:
+            for tensor in _tensors(out):
+                for t in (tensor, tensor._base):
+                    if t is not None and (origin == _DATA or t not in self._origin):
+                        self._origin[t] = origin
+        return origin != _WEIGHT
+
     def _count_flops(self, func_packet, out, args, kwargs):  # type: ignore[no-untyped-def]
+        per_image = self._origin is None or self._per_image(out, args, kwargs)
         formula = self.flop_registry.get(func_packet)
         if formula is None:
             if not is_zero_cost_op(func_packet):
-                self.uncounted[str(func_packet)] += 1
+                (self.uncounted if per_image else self._weight_uncounted)[str(func_packet)] += 1
             return out
         flops = formula(*args, **kwargs, out_val=out)
         if flops and _has_complex(args, kwargs):
             flops *= 4  # (a + bi)(c + di): four real products
+        if not per_image:
+            self.weight_only[func_packet] += flops
+            return out
         for parent in set(self.mod_tracker.parents):
             self.flop_counts[parent][func_packet] += flops
         return out
@@ -502,23 +565,34 @@ class MacCounter(FlopCounterMode):
     def result(self) -> MacCount:
         """The count so far, in MACs (FLOPs halved)."""
         by_kind: Counter[str] = Counter()
-        for op, flops in self.get_flop_counts().get("Global", {}).items():
+        counts = Counter(self.get_flop_counts().get("Global", {}))
+        uncounted = set(self.uncounted)
+        if not self._traced:
+            counts.update(self.weight_only)
+            uncounted.update(self._weight_uncounted)
+        for op, flops in counts.items():
             by_kind[operator_kind(str(op))] += int(flops) // 2
         by_operator = {kind: macs for kind, macs in sorted(by_kind.items()) if macs}
-        return MacCount(sum(by_operator.values()), by_operator, tuple(sorted(self.uncounted)))
+        weight_only = 0 if not self._traced else sum(int(f) // 2 for f in self.weight_only.values())
+        return MacCount(sum(by_operator.values()), by_operator, tuple(sorted(uncounted)), weight_only)
+
+
+_DATA, _WEIGHT = 1, 2  # origins of tensors followed by MacCounter.track
 
 
 # -- sample images -------------------------------------------------------------------------------
-SAMPLE_IMAGES: tuple[tuple[str, float], ...] = (
-    ("noise", 0.0),
-    ("noise", -1.0),
-    ("noise", 1.0),
-    ("smooth", 4.0),
-    ("smooth", 8.0),
+SAMPLE_IMAGES: tuple[tuple[str, float, float], ...] = (
+    ("noise", 0.0, 1.0),
+    ("noise", -1.0, 0.3),
+    ("noise", 1.0, 2.0),
+    ("smooth", 4.0, 1.0),
+    ("smooth", 8.0, 1.0),
 )
 """What :func:`sample_images` draws, in order (the first ``images`` of them, then again with new
-draws): ``("noise", offset)`` standard-normal pixels plus a brightness offset; ``("smooth", k)`` a
-natural-looking image (:func:`smooth_image`) from noise at 1/k of the resolution."""
+draws): ``("noise", offset, spread)`` normal pixels with that mean and standard deviation (plain,
+dark and flat, bright and high-contrast: a dataset normalised by its channel statistics holds
+images whose own spread ranges from about 0.2 to 2); ``("smooth", k, 1.0)`` a natural-looking
+image (:func:`smooth_image`) from noise at 1/k of the resolution."""
 
 _SMOOTH_LIMIT = 2.1  # a white pixel of CIFAR normalised by its channel statistics: (1 - 0.49) / 0.25
 _GRAIN = {4.0: 0.25, 8.0: 0.1}  # fine texture on the smooth images, relative to their spread
@@ -553,13 +627,14 @@ def sample_images(
     """Inputs like the normalised images a model will see: (images, C, H, W), of the kinds of
     :data:`SAMPLE_IMAGES` in order.
 
-    The first three are standard-normal pixels with brightness offsets 0, -1 and 1 (noise: large
-    values and sharp edges; dark and bright); the next two are smooth natural-looking images
-    (:func:`smooth_image`: bounded values, small differences between neighbouring pixels). A gate,
-    early exit or routing that keys on the input's statistics (its range, brightness, smoothness)
-    sees both sides. ``images=1`` is the noise image; ``natural=True`` draws only smooth images
-    (alternately from 1/4 and 1/8 of the resolution), like a batch of real data. A private
-    generator seeded with ``seed`` makes the images the same on every call without touching
+    The first three are normal pixels: mean 0 and spread 1, dark (mean -1) and flat (spread
+    0.3), bright (mean 1) and high-contrast (spread 2) (noise: large values and sharp edges); the
+    next two are smooth natural-looking images (:func:`smooth_image`: bounded values, small
+    differences between neighbouring pixels). A gate, early exit or routing that keys on the
+    input's statistics (its range, brightness, contrast, smoothness) sees both sides.
+    ``images=1`` is the plain noise image; ``natural=True`` draws only smooth images (alternately
+    from 1/4 and 1/8 of the resolution), like a batch of real data. A private generator seeded
+    with ``seed`` makes the images the same on every call without touching
     torch's global random state.
     """
     if images < 1:
@@ -569,9 +644,9 @@ def sample_images(
     kinds = [kind for kind in SAMPLE_IMAGES if kind[0] == "smooth"] if natural else list(SAMPLE_IMAGES)
     out = []
     for i in range(images):
-        kind, value = kinds[i % len(kinds)]
+        kind, value, spread = kinds[i % len(kinds)]
         if kind == "noise":
-            out.append(torch.randn(*input_shape, generator=gen) + value)
+            out.append(torch.randn(*input_shape, generator=gen) * spread + value)
             continue
         coarse = tuple(max(2, round(s / value)) for s in size)
         low = torch.randn(channels, *coarse, generator=gen)
@@ -622,6 +697,8 @@ _PRODUCTS: dict[str, tuple[tuple[int, ...], int | Callable[[tuple], int]]] = {
     **dict.fromkeys(_names("""addmm addmm_ _addmm_activation addmv addmv_ baddbmm baddbmm_ addbmm addbmm_ addr
         addr_ _sparse_addmm sspaddmm"""), ((1, 2), 1)),
     "_trilinear": ((0, 1, 2), 1),
+    # a multiplication is a product only when both operands are broadcast (an outer product)
+    "mul": ((0, 1), lambda args: int(_outer_product_macs(*(_shape(a) for a in args[:2])) > 0)),
     # attention kernels: query, key, value (a learned key or value makes a layer; QK^T of activations does not)
     **dict.fromkeys(_names("""_scaled_dot_product_flash_attention_for_cpu _scaled_dot_product_flash_attention
         _scaled_dot_product_efficient_attention _scaled_dot_product_cudnn_attention
@@ -673,6 +750,13 @@ def _describe(tensor: torch.Tensor) -> str:
         return str(tuple(tensor.shape))
     except (RuntimeError, ValueError, NotImplementedError):
         return f"{tensor.layout}:{tensor.dtype}"
+
+
+def _shape(value: Any) -> tuple[int, ...] | None:
+    """A dense tensor's shape; ``None`` for anything else."""
+    if isinstance(value, torch.Tensor) and not value.is_nested:
+        return tuple(value.shape)
+    return None
 
 
 def _tensors(value: Any) -> list[torch.Tensor]:
@@ -880,6 +964,9 @@ class StructureTracer(TorchDispatchMode):
         """Depth after a product: one (or the kernel's layers) past its deepest data operand when
         another operand is a weight; -1 when the product is not a weighted layer."""
         positions, layers = spec
+        added = layers(args) if callable(layers) else layers
+        if added <= 0:
+            return -1
         operands = [t for p in positions if p < len(args) for t in _tensors(args[p])]
         data = [d for t in operands if (d := self.data_depth(t)) is not None]
         weights = [t for t in operands if self.data_depth(t) is None and self._sources_of(t)]
@@ -887,7 +974,7 @@ class StructureTracer(TorchDispatchMode):
             return -1
         for weight in weights:
             self._note_weight(self._sources_of(weight))
-        return max(data) + (layers(args) if callable(layers) else layers)
+        return max(data) + added
 
     def _note_weight(self, sources: frozenset[int]) -> None:
         """Stored tensors outside ``parameters()`` behind a weight count as weights when they hold
@@ -973,6 +1060,12 @@ def _has_lazy_parameters(model: nn.Module) -> bool:
     return any(isinstance(p, nn.parameter.UninitializedTensorMixin) for p in [*model.parameters(), *model.buffers()])
 
 
+def _scaled(count: MacCount, images: int) -> MacCount:
+    """A batch's count per image (the batch's MACs over ``images``, rounded up)."""
+    by_operator = {kind: -(-macs // images) for kind, macs in count.by_operator.items()}
+    return MacCount(sum(by_operator.values()), by_operator, count.uncounted, count.weight_only)
+
+
 def _count(model: nn.Module, input_shape: Sequence[int], images: int, tracer: StructureTracer | None) -> MacCount:
     device, dtype = model_device_dtype(model)
     best: MacCount | None = None
@@ -981,27 +1074,38 @@ def _count(model: nn.Module, input_shape: Sequence[int], images: int, tracer: St
     with measuring(model), tracer.recurrent_hooks() if tracer is not None else nullcontext():
         if _has_lazy_parameters(model):  # shapes first, so no pass records or counts their initialisation
             model(samples[:1])
-        for x in samples:
-            inputs = x.unsqueeze(0)
-            if tracer is None:
-                with MacCounter() as counter:
-                    model(inputs)
-            else:
-                tracer.begin(inputs)
-                try:
-                    with MacCounter() as counter, tracer:
+        stored = [s.tensor for s in stored_tensors(model)]
+        # each image alone, then (for a path taken only by batches of several) all of them at once
+        batches = [x.unsqueeze(0) for x in samples] + ([samples] if images > 1 else [])
+        for i, inputs in enumerate(batches):
+            traced = tracer if i < images else None
+            if traced is not None:
+                traced.begin(inputs)
+            try:
+                with MacCounter() as counter, traced if traced is not None else nullcontext():
+                    counter.track(inputs, stored)
+                    try:
                         out = model(inputs)
-                finally:
-                    tracer._active = False
-                tracer.end(out)
-            count = counter.result()
+                    except Exception:
+                        if traced is not None:
+                            raise
+                        # a model that only runs on single images: the verifier's batch checks say so
+                        log.debug("the batch of %d sample images did not run; counted one by one", images)
+                        break
+                    counter.finish(out)
+            finally:
+                if traced is not None:
+                    traced._active = False
+            if traced is not None:
+                traced.end(out)
+            count = counter.result() if i < images else _scaled(counter.result(), images)
             uncounted.update(count.uncounted)
             if best is None or count.total > best.total:
                 best = count
     assert best is not None  # images >= 1
     if uncounted:
         log.warning("MACs of %s not counted (outside the counting convention)", ", ".join(sorted(uncounted)))
-    return MacCount(best.total, best.by_operator, tuple(sorted(uncounted)))
+    return MacCount(best.total, best.by_operator, tuple(sorted(uncounted)), best.weight_only)
 
 
 def measure(
@@ -1011,10 +1115,12 @@ def measure(
 
     Each image of :func:`sample_images` runs alone (batch 1) in eval mode under no_grad, with the
     fused attention fast path off (:func:`measuring`), under :class:`MacCounter` and a
-    :class:`StructureTracer`. MACs are the count of the costliest image (so a gate, early exit or
-    routing that takes a cheap path on some inputs is not under-counted; ``uncounted`` lists the
-    operators of every image), depth the largest over the images, and the stored weights those of
-    any image. The model's training mode is left as it was found. Lazy modules that have no
+    :class:`StructureTracer`; then all of them at once, as one batch, under the counter only.
+    MACs are the count of the costliest image, or the batch's count per image when that is larger
+    (so a gate, early exit or routing that takes a cheap path on some inputs, or on single images,
+    is not under-counted; ``uncounted`` lists the operators of every pass); products on the
+    model's weights alone are kept apart (:attr:`MacCount.weight_only`). Depth is the largest over
+    the images, and the stored weights those of any image. The model's training mode is left as it was found. Lazy modules that have no
     shapes yet get them from one forward pass first (eval mode, no_grad), which no count or
     record sees. Raises whatever the model's forward raises.
     """

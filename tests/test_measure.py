@@ -341,7 +341,9 @@ def test_sample_images_are_fixed_varied_and_leave_the_global_generator_alone():
     # noise: large values, sharp edges; the smooth images look like CIFAR normalised by its channel
     # statistics (maximum about 1.7-2.1, mean neighbouring-pixel difference about 0.35)
     peak, edge = first.amax(dim=(1, 2, 3)), (first[..., 1:] - first[..., :-1]).abs().mean(dim=(1, 2, 3))
-    assert (peak[[0, 2]] > 3.5).all() and (edge[:3] > 1.0).all()
+    assert (peak[[0, 2]] > 3.5).all() and (edge[[0, 2]] > 1.0).all()
+    spread = first.std(dim=(1, 2, 3))  # flat and high-contrast noise images: a contrast gate sees both sides
+    assert spread[1] < 0.4 and spread[2] > 1.8 and 0.9 < spread[0] < 1.1
     assert ((peak[3:] > 1.5) & (peak[3:] <= 2.1)).all() and 0.25 < edge[3] < 0.45 and edge[4] < edge[3]
     assert torch.equal(sample_images((3, 32, 32), 1), first[:1])  # one image: the noise one
     natural = sample_images((3, 16, 16), 4, seed=1, natural=True)

@@ -34,14 +34,22 @@ def verify_file(
     min_layers: int = 3,
     timeout_s: float = 20.0,
     memory_mb: int = 2048,
+    train_batch: int = 0,
 ) -> VerifyReport:
-    """Verify one candidate file; never raises for a bad candidate, only for a missing file."""
+    """Verify one candidate file; never raises for a bad candidate, only for a missing file.
+
+    ``train_batch`` > 4: the largest batch training will run (its batch size plus one, when a last
+    batch of one image is folded into the one before); the model must give the right output shape
+    for it too (a forward in eval mode, no_grad). 0 checks batches of 1, 2 and 4 only.
+    """
     start = time.monotonic()
     path = Path(path)
     report = check_file(path)  # decoded exactly as Python decodes it (BOM, PEP 263, CRLF)
     parent_signature = None
     if report is None:
-        report, parent_signature = _run_dynamic(path, parent, input_shape, num_classes, timeout_s, memory_mb)
+        report, parent_signature = _run_dynamic(
+            path, parent, input_shape, num_classes, timeout_s, memory_mb, train_batch
+        )
     if report.ok:
         report = _check_budgets_and_structure(report, parent_signature, max_params, max_flops, min_layers)
     report.seconds = round(time.monotonic() - start, 3)
@@ -55,6 +63,7 @@ def _run_dynamic(
     num_classes: int,
     timeout_s: float,
     memory_mb: int,
+    train_batch: int = 0,
 ) -> tuple[VerifyReport, str | None]:
     """Build and exercise the file in a child; returns the report and the parent's signature."""
     with tempfile.TemporaryDirectory(prefix="fairnad-verify-") as workdir:
@@ -66,6 +75,7 @@ def _run_dynamic(
             "--result", str(result_path),
             "--memory-mb", str(memory_mb),
             "--cpu-seconds", str(int(timeout_s) + 1),
+            "--train-batch", str(train_batch),
         ]  # fmt: skip
         if parent is not None:
             args += ["--parent", str(Path(parent).resolve())]

@@ -62,12 +62,18 @@ class VerifyReport(BaseModel):
     signature: str | None = Field(default=None, description="hash of the layer structure")
     macs_by_operator: dict[str, int] | None = Field(
         default=None,
-        description="multiply-accumulates per operator family (conv, linear, matmul, attention, other); "
+        description="multiply-accumulates per operator family (conv, linear, matmul, attention, distance, "
+        "outer_product, other); "
         "they add up to flops",
     )
     uncounted_ops: list[str] = Field(
         default_factory=list,
         description="operators that ran and do real work outside the counting convention (counted as 0)",
+    )
+    weight_only_macs: int = Field(
+        default=0,
+        description="multiply-accumulates of products on the model's weights alone (a parametrization "
+        "rebuilding its weight): once per forward pass whatever the batch size, so not in flops",
     )
 
     stored_weights: dict[str, int] = Field(

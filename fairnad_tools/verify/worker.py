@@ -275,14 +275,44 @@ def _no_gradient(model: nn.Module) -> str:
     return f"no parameter receives a gradient, so training cannot change the model: {why}"
 
 
-def exercise(model: nn.Module, input_shape: tuple[int, ...], num_classes: int, progress: Progress) -> dict:
+def _check_training_batch(
+    model: nn.Module, input_shape: tuple[int, ...], num_classes: int, batch: int, progress: Progress
+) -> dict | None:
+    """The largest batch training runs (eval mode, no_grad: shapes only) must give (batch, num_classes).
+
+    Catches a batch size written as a constant that small batches pass: a buffer of 8 sliced by
+    ``x.shape[0]``, a ``view`` or ``expand`` to a fixed batch.
+    """
+    progress.hint = f" (a training batch of {batch} images, input shape {_shape_text(batch, input_shape)}, eval mode: {_KEEP_BATCH})"
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.randn(batch, *input_shape))
+    finally:
+        model.train(was_training)
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    if shape == (batch, num_classes):
+        return None
+    return {
+        "code": "bad_output_shape",
+        "message": f"output shape {shape} for a training batch of {batch} images (input "
+        f"{_shape_text(batch, input_shape)}, eval mode); expected ({batch}, {num_classes}): the output depends "
+        f"on the batch size; {_KEEP_BATCH}. Batches of 1, 2 and {_BATCH} gave the right shape.",
+    }
+
+
+def exercise(
+    model: nn.Module, input_shape: tuple[int, ...], num_classes: int, progress: Progress, train_batch: int = 0
+) -> dict:
     """Forward on a training batch of 2 (train mode), output shape, registration of layers and
-    learned tensors, a single image and batch independence (eval mode), backward, finiteness,
-    then measurements (after these forwards, so lazy modules have their shapes).
+    learned tensors, a single image, batch independence and (when ``train_batch`` > 0) a batch of
+    ``train_batch`` images (eval mode), backward, finiteness, then measurements (after these
+    forwards, so lazy modules have their shapes).
 
     Returns the worker's result: ``code`` and ``message`` on a failure; on success ``params``
     (the model size), ``stored_weights``, ``flops`` (MACs per image), ``macs_by_operator``,
-    ``uncounted_ops``, ``weighted_layers`` and ``signature``. Exceptions propagate, with
+    ``uncounted_ops``, ``weight_only_macs``, ``weighted_layers`` and ``signature``. Exceptions propagate, with
     ``progress`` naming the check and a hint.
     """
     progress.stage, progress.hint = "forward_error", f" (input shape {_shape_text(2, input_shape)})"
@@ -315,6 +345,10 @@ def exercise(model: nn.Module, input_shape: tuple[int, ...], num_classes: int, p
     mixed = _check_batch_independence(model, input_shape, num_classes, progress)
     if mixed is not None:
         return mixed
+    if train_batch > _BATCH:
+        large = _check_training_batch(model, input_shape, num_classes, train_batch, progress)
+        if large is not None:
+            return large
     progress.stage, progress.hint = "backward_error", ""
     loss = nn.functional.cross_entropy(out.float(), torch.tensor([0, num_classes - 1]))
     loss.backward()
@@ -337,18 +371,21 @@ def exercise(model: nn.Module, input_shape: tuple[int, ...], num_classes: int, p
         "flops": measured.macs.total,
         "macs_by_operator": measured.macs.by_operator,
         "uncounted_ops": list(measured.macs.uncounted),
+        "weight_only_macs": measured.macs.weight_only,
         "weighted_layers": measured.depth,
         "signature": structure,
     }
 
 
-def verify(path: Path, parent: Path | None, input_shape: tuple[int, ...], num_classes: int) -> dict:
+def verify(
+    path: Path, parent: Path | None, input_shape: tuple[int, ...], num_classes: int, train_batch: int = 0
+) -> dict:
     fname = str(path)
     progress = Progress()
     try:
         torch.manual_seed(0)
         model = load_candidate(path, num_classes)
-        result = exercise(model, input_shape, num_classes, progress)
+        result = exercise(model, input_shape, num_classes, progress, train_batch)
         if parent is not None and result["code"] == "ok":
             fname = str(parent)
             progress.stage = "build_error"
@@ -385,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-mb", type=int, default=0)
     parser.add_argument("--cpu-seconds", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--train-batch", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
     warm_up()
@@ -393,7 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     install_guard(read=readable, write=[args.result.resolve().parent])
     shape = tuple(int(v) for v in args.input_shape.split(","))
     try:
-        result = verify(args.file.resolve(), args.parent.resolve() if args.parent else None, shape, args.num_classes)
+        parent = args.parent.resolve() if args.parent else None
+        result = verify(args.file.resolve(), parent, shape, args.num_classes, args.train_batch)
     except MemoryError:
         result = {"code": "out_of_memory", "message": "memory allocation failed"}
     atomic_write_json(args.result, result)
