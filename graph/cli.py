@@ -490,6 +490,11 @@ def verify(
     ] = None,
     timeout: Annotated[float, typer.Option(min=0.1, help="seconds the model's own checks may take")] = 20.0,
     memory_mb: Annotated[int, typer.Option(min=0, help="memory the checks may allocate (MB); 0: no limit")] = 2048,
+    batch_size: Annotated[
+        int,
+        typer.Option(min=0, help="training batch size: the model must also run a batch of N+1 images "
+                     "(a last batch of one joins the one before); default CIFAR's 256; 0: batches of 1, 2, 4 only"),
+    ] = 256,
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON report")] = False,
 ) -> None:
     """Verify a candidate file; exit 0 when it passes, 1 when rejected, 2 on usage errors."""
@@ -506,12 +511,12 @@ def verify(
         file, parent=parent, input_shape=shape, num_classes=num_classes,
         max_params=_count(max_params, "--max-params"),
         max_flops=_count(max_flops, "--max-flops") if max_flops else VerifySettings().flops_budget(shape),
-        timeout_s=timeout, memory_mb=memory_mb,
+        timeout_s=timeout, memory_mb=memory_mb, train_batch=batch_size + 1 if batch_size else 0,
     )  # fmt: skip
     if as_json:
         print(report.model_dump_json(include={"ok", "code", "message", "params", "flops", "seconds",
                                               "weighted_layers", "signature", "macs_by_operator",
-                                              "uncounted_ops"}))  # fmt: skip
+                                              "uncounted_ops", "weight_only_macs"}))  # fmt: skip
     else:
         colour = "green" if report.ok else "red"
         out.print(f"[{colour}]{escape(report.code)}[/]: {escape(report.message)}", highlight=False)
@@ -519,6 +524,9 @@ def verify(
                   f"{report.seconds:.2f} s", highlight=False)  # fmt: skip
         if report.macs_by_operator is not None:
             out.print(_macs_line(report.macs_by_operator, report.uncounted_ops), highlight=False, markup=False)
+        if report.weight_only_macs:
+            out.print(f"plus {report.weight_only_macs:,} MACs on the weights alone, once per forward pass "
+                      "(not per image, not in the total)", highlight=False, markup=False)  # fmt: skip
     raise typer.Exit(0 if report.ok else 1)
 
 
