@@ -492,8 +492,11 @@ def verify(
     memory_mb: Annotated[int, typer.Option(min=0, help="memory the checks may allocate (MB); 0: no limit")] = 2048,
     batch_size: Annotated[
         int,
-        typer.Option(min=0, help="training batch size: the model must also run a batch of N+1 images "
-                     "(a last batch of one joins the one before); default CIFAR's 256; 0: batches of 1, 2, 4 only"),
+        typer.Option(
+            min=0,
+            help="training batch size: the model must also run a batch of N+1 images "
+            "(a last batch of one joins the one before); default CIFAR's 256; 0: batches of 1, 2, 4 only",
+        ),
     ] = 256,
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON report")] = False,
 ) -> None:
