@@ -124,3 +124,21 @@ def test_a_model_that_runs_only_on_single_images_is_still_measured():
             return self.fc(x.view(1, 16))
 
     assert count_macs(Single(), (1, 4, 4)) == 160
+
+
+def test_verify_cli_checks_the_training_batch_and_reports_weight_only_products():
+    import json
+
+    from tests.conftest import run_cli
+
+    cap = str(REVIEW / "batch_cap8.py")
+    rejected = run_cli("verify", cap, "--json", "--input-shape", "3,16,16", "--batch-size", "64")
+    assert rejected.returncode == 1 and json.loads(rejected.stdout)["code"] == "forward_error"
+    assert "a training batch of 65 images" in json.loads(rejected.stdout)["message"]
+    passed = run_cli("verify", cap, "--json", "--input-shape", "3,16,16", "--batch-size", "0")
+    assert passed.returncode == 0, passed.stdout
+    ortho = run_cli("verify", str(REVIEW / "ortho_head.py"))
+    assert ortho.returncode == 0 and "plus 16,777,216 MACs on the weights alone" in ortho.stdout
+    assert (
+        json.loads(run_cli("verify", str(REVIEW / "ortho_head.py"), "--json").stdout)["weight_only_macs"] == 16_777_216
+    )
