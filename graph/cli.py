@@ -5,16 +5,22 @@ the commands that need them, so ``fairnad verify`` and ``fairnad --help`` start 
 
 Exit codes: 0 done; 1 the work ran and failed (a run stopped, ``verify`` rejected the
 model, ``trace`` filters that match nothing together); 2 a usage or setup error, reported
-as one ``error:`` line before anything was done; 130 interrupted.
+as one ``error:`` line before anything was done; 130 interrupted; 141 the standard output
+was closed by its reader (``fairnad trace RUN | head -1``): the command stops quietly, as a
+program killed by SIGPIPE does (128 + 13).
 """
 
 from __future__ import annotations
 
 import difflib
+import errno
 import json
+import os
 import re
+import select
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, get_args
 
@@ -48,8 +54,50 @@ class UsageError(Exception):
     """Bad command-line input: printed as one ``error:`` line without a traceback, exit code 2."""
 
 
+class StdoutClosed(Exception):
+    """The reader of the standard output went away (``| head``): the command stops, exit code 141.
+
+    Not an ``OSError``, so typer's own handler of a closed pipe (exit 1, which FairNAD gives
+    work that failed) never sees it; :func:`run_cli` turns it into :data:`EXIT_STDOUT_CLOSED`.
+    """
+
+
+EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a program killed by a closed pipe
+
+
+def _stdout_is_closed() -> bool:
+    """Whether the standard output is a pipe its reader has closed (poll reports an error on it)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll here, or no file descriptor behind stdout
+        return False
+
+
+def _guard_stdout(call: Callable[[], Any]) -> Any:
+    """``call()``, with a closed standard output raised as :class:`StdoutClosed` (help text, any print);
+    a broken pipe to anything else is left as it is."""
+    try:
+        return call()
+    except OSError as exc:
+        if exc.errno == errno.EPIPE and _stdout_is_closed():
+            raise StdoutClosed from None
+        raise
+
+
 class _Group(TyperGroup):
-    """A command group whose unknown command is a usage error naming the closest real one."""
+    """A command group whose unknown command is a usage error naming the closest real one.
+
+    Typer turns a broken pipe into exit 1 (FairNAD's code for work that failed); the group
+    raises :class:`StdoutClosed` instead when it is the standard output that was closed.
+    """
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        return _guard_stdout(lambda: super(_Group, self).make_context(*args, **kwargs))
+
+    def invoke(self, ctx: Any) -> Any:
+        return _guard_stdout(lambda: super(_Group, self).invoke(ctx))
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         name = args[0] if args else ""
@@ -78,7 +126,25 @@ app = typer.Typer(
 config_app = typer.Typer(cls=_Group, help="Show or create settings files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-out = Console(width=None if sys.stdout.isatty() else 200)
+
+class _Stdout(Console):
+    """The console of the standard output; a closed pipe raises :class:`StdoutClosed`
+    (rich's default exits 1 itself)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise StdoutClosed
+
+
+def _echo(text: str, end: str = "\n") -> None:
+    """``print`` to the standard output; a closed pipe raises :class:`StdoutClosed`."""
+    try:
+        print(text, end=end)
+    except BrokenPipeError:
+        raise StdoutClosed from None
+
+
+out = _Stdout(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
 
 ConfigOpt = Annotated[
@@ -431,7 +497,7 @@ def trace(
     for event in read_trace(store.trace_file, role=role, candidate=candidate):
         shown += 1
         if as_json:
-            print(json.dumps(event))
+            _echo(json.dumps(event))
             continue
         ts = event["ts"][11:19]
         who = actor(event)
@@ -517,7 +583,7 @@ def verify(
         timeout_s=timeout, memory_mb=memory_mb, train_batch=batch_size + 1 if batch_size else 0,
     )  # fmt: skip
     if as_json:
-        print(report.model_dump_json(include={"ok", "code", "message", "params", "flops", "seconds",
+        _echo(report.model_dump_json(include={"ok", "code", "message", "params", "flops", "seconds",
                                               "weighted_layers", "signature", "macs_by_operator",
                                               "uncounted_ops", "weight_only_macs"}))  # fmt: skip
     else:
@@ -578,7 +644,7 @@ def graph_cmd(config: ConfigOpt = None) -> None:
     from graph.context import RunContext
 
     RunContext.validate_roles(settings)
-    print(build_graph(settings.roles).compile().get_graph().draw_mermaid())
+    _echo(build_graph(settings.roles).compile().get_graph().draw_mermaid())
 
 
 @config_app.command("show")
@@ -595,7 +661,7 @@ def config_show(config: ConfigOpt = None) -> None:
             for part in loc[:-1]:
                 section = section.setdefault(part, {})
             section[loc[-1]] = "***"
-    print(toml_text(data), end="")
+    _echo(toml_text(data), end="")
 
 
 @config_app.command("init")
@@ -620,7 +686,7 @@ def _main(
     if version:
         from graph import version as fairnad_version
 
-        print(f"fairnad {fairnad_version()}")
+        _echo(f"fairnad {fairnad_version()}")
         raise typer.Exit(0)
 
 
@@ -693,23 +759,43 @@ def usage_message(exc: Exception, argv: list[str]) -> str:
     return f"{path}: {text}; {helps}"
 
 
-def run_cli(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one ``error:`` line and a non-zero exit, never a traceback."""
-    args = list(sys.argv[1:] if argv is None else argv)
+def _run_app(args: list[str]) -> int:
+    """Run the command; its exit code."""
     try:
         code = app(args=args, prog_name="fairnad", standalone_mode=False)  # returns typer.Exit's code
-        sys.exit(code if isinstance(code, int) else 0)
+        return code if isinstance(code, int) else 0
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click_errors.NoArgsIsHelpError as exc:  # 'fairnad' or 'fairnad config' alone: the help
         print(exc.ctx.get_help() if exc.ctx is not None else exc.format_message(), file=sys.stderr)
-        sys.exit(2)
+        return 2
     except click_errors.ClickException as exc:
         err.print(f"[bold red]error:[/] {escape(usage_message(exc, args))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        return 2
     except USER_ERRORS as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        return 2
     except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted")
-        sys.exit(130)
+        return 130
+
+
+def run_cli(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one ``error:`` line and a non-zero exit, never a traceback.
+
+    A standard output closed by its reader (``fairnad trace RUN | head -1``) stops the command
+    quietly with exit code 141, following Python's recipe for SIGPIPE: the rest of the output
+    goes to ``os.devnull``, so the interpreter's last flush at exit finds no closed pipe either.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = _run_app(args)
+        sys.stdout.flush()  # what is still buffered, while a closed pipe can be handled here
+    except (StdoutClosed, BrokenPipeError):
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):  # no file descriptor behind sys.stdout: nothing is flushed to it
+            pass
+        code = EXIT_STDOUT_CLOSED
+    sys.exit(code)

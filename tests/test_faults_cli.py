@@ -458,3 +458,66 @@ def test_id_ranges_are_listed_compactly():
 
     assert _id_ranges(["0000", "0001", "0002", "0005", "0007", "0008"]) == "0000-0002, 0005, 0007-0008"
     assert _id_ranges([]) == ""
+
+
+# -- a standard output closed by its reader (fairnad trace RUN | head -1) -------------------------
+def _with_closed_stdout(*args: str) -> subprocess.CompletedProcess[str]:
+    """``fairnad ARGS`` writing to a pipe whose reader has already gone (the first write fails)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "fairnad", *args], cwd=ROOT, env=cli_env(),
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=240,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status", "{run}"],
+        ["trace", "{run}"],
+        ["trace", "{run}", "--json"],
+        ["trace", "{run}", "--role=-"],
+        ["config", "show"],
+        ["roles"],
+        ["graph"],
+        ["verify", "{run}/candidates/0000/model.py", "--input-shape", "3,16,16"],
+        ["verify", "{run}/candidates/0000/model.py", "--input-shape", "3,16,16", "--json"],
+        ["--version"],
+        ["--help"],
+        ["trace", "--help"],
+    ],
+    ids=lambda args: " ".join(a for a in args if "{run}" not in a),
+)
+def test_a_closed_stdout_stops_every_printing_command_quietly_with_141(digits_run, args):
+    """128 + SIGPIPE, as a shell reports a program killed by a closed pipe: not 1 (work that
+    failed, e.g. trace filters that never meet), and nothing on stderr (no traceback, no
+    'Exception ignored' from the interpreter's last flush)."""
+    result = _with_closed_stdout(*(arg.replace("{run}", str(digits_run)) for arg in args))
+    assert (result.returncode, result.stderr) == (141, ""), result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_trace_piped_into_head_stops_at_141_when_head_leaves(digits_run, tmp_path):
+    """A trace far longer than the pipe holds: the reader takes one line and closes the pipe mid-stream."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(digits_run, run_dir)
+    lines = (run_dir / "trace.jsonl").read_text().splitlines(keepends=True)
+    with open(run_dir / "trace.jsonl", "a") as trace:
+        while trace.tell() < 4 * 1024 * 1024:
+            trace.writelines(lines)
+    for extra in ([], ["--json"]):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fairnad", "trace", str(run_dir), *extra], cwd=ROOT, env=cli_env(),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        assert proc.stdout is not None and proc.stdout.readline()
+        proc.stdout.close()  # as head -1 does
+        _, stderr = proc.communicate(timeout=240)
+        assert (proc.returncode, stderr) == (141, b""), stderr
