@@ -178,6 +178,11 @@ def _closest_key(loc: tuple[Any, ...], model: type[BaseModel] | None) -> tuple[s
     return (*parent, close[0]) if close else None
 
 
+def _fields_of(section: str) -> Collection[str]:
+    model = _model_at((section, None))
+    return model.model_fields if model is not None else ()
+
+
 def _spell(loc: tuple[str, ...], depth: int, layer: Layer) -> str:
     """A valid location as the layer's user writes it: a variable, a section ``[search.mutation_mix]``
     or a key ``'epochs'`` (from the depth of the unknown one, so a nested fix keeps its path)."""
@@ -199,8 +204,20 @@ def _format_error(exc: ValidationError, layer: Layer) -> str:
             fixed = _closest_key(loc, model)
             hint = f"; did you mean {_spell(fixed, len(loc), layer)}?" if fixed is not None else ""
             section = ".".join(str(p) for p in loc[:-1])
-            if len(loc) == 1:
+            if len(loc) == 1 and isinstance(err.get("input"), Mapping):
                 lines.append(f"unknown section [{key}] in {layer.where(loc)}{hint} Valid sections: {', '.join(valid)}")
+                continue
+            if len(loc) == 1:  # a key outside any section: name the section that has it
+                homes = [name for name in valid if key.lower() in _fields_of(name)]
+                secrets = [(name, key.lower()) for name in homes if (name, key.lower()) in secret_keys()]
+                if secrets:  # never point at the file for a secret
+                    hint = f"; it is a secret: set the environment variable {env_var_name(secrets[0])}, not the file."
+                elif homes:
+                    hint = f"; did you mean {' or '.join(f'{key.lower()!r} under [{name}]' for name in homes)}?"
+                lines.append(
+                    f"unknown key '{key}' at the top of {layer.where(loc)}{hint or '.'} Keys go under a section: "
+                    f"{', '.join(valid)}"
+                )
                 continue
             what = f"section [{key}]" if isinstance(err.get("input"), Mapping) else f"key '{key}'"
             lines.append(f"unknown {what} in {layer.where(loc)}{hint} Valid keys in [{section}]: {', '.join(valid)}")

@@ -103,6 +103,26 @@ def test_section_and_key_names_in_a_file_match_exactly(tmp_path, text, fragments
         assert fragment in message, message
 
 
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("budget = 3\n", ["unknown key 'budget' at the top of", "did you mean 'budget' under [search]?"]),
+        ("EPOCHS = 3\n", ["unknown key 'EPOCHS' at the top of", "did you mean 'epochs' under [train]?"]),
+        ('api_key = "sk-in-file-0123"\n', ["it is a secret: set the environment variable FAIRNAD_LLM__API_KEY"]),
+        ("trian = 3\n", ["unknown key 'trian' at the top of", "did you mean [train]?"]),
+        ("foo = 3\n", ["unknown key 'foo' at the top of", ". Keys go under a section: search, train"]),
+    ],
+)
+def test_a_key_outside_any_section_names_the_section_that_has_it(tmp_path, text, fragments):
+    cfg = write(tmp_path, text)
+    with pytest.raises(SettingsError) as err:
+        load_settings(cfg, env={})
+    message = str(err.value)
+    assert str(cfg) in message and "sk-in-file" not in message and "under [llm]" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
 def test_environment_names_stay_case_insensitive_when_the_file_is_exact(tmp_path):
     cfg = write(tmp_path, "[train]\nepochs = 3\n")
     s = load_settings(cfg, env={"fairnad_train__Batch_Size": "32", "FAIRNAD_llm__API_key": "sk-env-0123456789"})
