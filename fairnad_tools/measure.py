@@ -1060,6 +1060,9 @@ def _has_lazy_parameters(model: nn.Module) -> bool:
     return any(isinstance(p, nn.parameter.UninitializedTensorMixin) for p in [*model.parameters(), *model.buffers()])
 
 
+_BATCH_PASS = 2  # images in the batch pass: enough for a path only batches of several take
+
+
 def _scaled(count: MacCount, images: int) -> MacCount:
     """A batch's count per image (the batch's MACs over ``images``, rounded up)."""
     by_operator = {kind: -(-macs // images) for kind, macs in count.by_operator.items()}
@@ -1075,8 +1078,9 @@ def _count(model: nn.Module, input_shape: Sequence[int], images: int, tracer: St
         if _has_lazy_parameters(model):  # shapes first, so no pass records or counts their initialisation
             model(samples[:1])
         stored = [s.tensor for s in stored_tensors(model)]
-        # each image alone, then (for a path taken only by batches of several) all of them at once
-        batches = [x.unsqueeze(0) for x in samples] + ([samples] if images > 1 else [])
+        # each image alone, then (for a path taken only by batches of several) the first two at once
+        pair = min(images, _BATCH_PASS)
+        batches = [x.unsqueeze(0) for x in samples] + ([samples[:pair]] if pair > 1 else [])
         for i, inputs in enumerate(batches):
             traced = tracer if i < images else None
             if traced is not None:
@@ -1090,7 +1094,7 @@ def _count(model: nn.Module, input_shape: Sequence[int], images: int, tracer: St
                         if traced is not None:
                             raise
                         # a model that only runs on single images: the verifier's batch checks say so
-                        log.debug("the batch of %d sample images did not run; counted one by one", images)
+                        log.debug("the batch of %d sample images did not run; counted one by one", pair)
                         break
                     counter.finish(out)
             finally:
@@ -1098,7 +1102,7 @@ def _count(model: nn.Module, input_shape: Sequence[int], images: int, tracer: St
                     traced._active = False
             if traced is not None:
                 traced.end(out)
-            count = counter.result() if i < images else _scaled(counter.result(), images)
+            count = counter.result() if i < images else _scaled(counter.result(), pair)
             uncounted.update(count.uncounted)
             if best is None or count.total > best.total:
                 best = count
@@ -1115,7 +1119,7 @@ def measure(
 
     Each image of :func:`sample_images` runs alone (batch 1) in eval mode under no_grad, with the
     fused attention fast path off (:func:`measuring`), under :class:`MacCounter` and a
-    :class:`StructureTracer`; then all of them at once, as one batch, under the counter only.
+    :class:`StructureTracer`; then the first two as one batch, under the counter only.
     MACs are the count of the costliest image, or the batch's count per image when that is larger
     (so a gate, early exit or routing that takes a cheap path on some inputs, or on single images,
     is not under-counted; ``uncounted`` lists the operators of every pass); products on the
