@@ -561,9 +561,10 @@ def verify(
         typer.Option(
             min=0,
             help="training batch size: the model must also run a batch of N+1 images "
-            "(a last batch of one joins the one before); default CIFAR's 256; 0: batches of 1, 2, 4 only",
+            "(a last batch of one joins the one before); 0 (default): batches of 1, 2 and 4 only "
+            "(a run checks its own training batch)",
         ),
-    ] = 256,
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON report")] = False,
 ) -> None:
     """Verify a candidate file; exit 0 when it passes, 1 when rejected, 2 on usage errors."""

@@ -289,6 +289,11 @@ def _check_training_batch(
     try:
         with torch.no_grad():
             out = model(torch.randn(batch, *input_shape))
+    except (MemoryError, RuntimeError) as exc:
+        if _is_oom(exc) or "bad_alloc" in str(exc):
+            # the verifier's memory limit is not training's: a batch too large for it says nothing of shapes
+            return None
+        raise
     finally:
         model.train(was_training)
     shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
