@@ -12,6 +12,8 @@ import hashlib
 import resource
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -109,15 +111,22 @@ _KEEP_BATCH = (
 )
 
 
-def _single_image_output(model: nn.Module, input_shape: tuple[int, ...]) -> object:
-    """The model's output for one image in eval mode (as evaluation and inference run it)."""
+@contextmanager
+def _evaluating(model: nn.Module) -> Iterator[None]:
+    """Eval mode under no_grad (as evaluation and inference run the model); the mode is restored."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            return model(sample_images(input_shape, 1))
+            yield
     finally:
         model.train(was_training)
+
+
+def _single_image_output(model: nn.Module, input_shape: tuple[int, ...]) -> object:
+    """The model's output for one image in eval mode (as evaluation and inference run it)."""
+    with _evaluating(model):
+        return model(sample_images(input_shape, 1))
 
 
 def _check_single_image(
@@ -222,23 +231,18 @@ def _check_batch_independence(
     progress.hint = f" (a batch of {_BATCH} images, eval mode: {_KEEP_BATCH})"
     device, dtype = model_device_dtype(model)
     images = sample_images(input_shape, _BATCH, seed=1, device=device, dtype=dtype, natural=True)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            batch = model(images)
-            if not isinstance(batch, torch.Tensor) or tuple(batch.shape) != (_BATCH, num_classes):
-                shape = tuple(batch.shape) if isinstance(batch, torch.Tensor) else type(batch).__name__
-                return {
-                    "code": "bad_output_shape",
-                    "message": f"output shape {shape} for a batch of {_BATCH} images (input "
-                    f"{_shape_text(_BATCH, input_shape)}, eval mode); expected ({_BATCH}, {num_classes}): the output "
-                    f"depends on the batch size; {_KEEP_BATCH}",
-                }
-            alone = torch.cat([model(images[i : i + 1]) for i in range(_BATCH)])
-            again = model(images[:1])
-    finally:
-        model.train(was_training)
+    with _evaluating(model):
+        batch = model(images)
+        if not isinstance(batch, torch.Tensor) or tuple(batch.shape) != (_BATCH, num_classes):
+            shape = tuple(batch.shape) if isinstance(batch, torch.Tensor) else type(batch).__name__
+            return {
+                "code": "bad_output_shape",
+                "message": f"output shape {shape} for a batch of {_BATCH} images (input "
+                f"{_shape_text(_BATCH, input_shape)}, eval mode); expected ({_BATCH}, {num_classes}): the output "
+                f"depends on the batch size; {_KEEP_BATCH}",
+            }
+        alone = torch.cat([model(images[i : i + 1]) for i in range(_BATCH)])
+        again = model(images[:1])
     if not (torch.isfinite(batch).all() and torch.isfinite(alone).all() and torch.isfinite(again).all()):
         return None  # NaN or Inf: the finiteness check names it
     tolerance = max(1e-3, 50 * torch.finfo(batch.dtype).eps) if batch.is_floating_point() else 0.0
@@ -284,18 +288,14 @@ def _check_training_batch(
     ``x.shape[0]``, a ``view`` or ``expand`` to a fixed batch.
     """
     progress.hint = f" (a training batch of {batch} images, input shape {_shape_text(batch, input_shape)}, eval mode: {_KEEP_BATCH})"
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with _evaluating(model):
             out = model(torch.randn(batch, *input_shape))
     except (MemoryError, RuntimeError) as exc:
         if _is_oom(exc) or "bad_alloc" in str(exc):
             # the verifier's memory limit is not training's: a batch too large for it says nothing of shapes
             return None
         raise
-    finally:
-        model.train(was_training)
     shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
     if shape == (batch, num_classes):
         return None
