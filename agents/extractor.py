@@ -14,28 +14,19 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pydantic import BaseModel
-
-from agents.base import Role
+from agents.base import ExtractorRole
+from agents.records import KnowledgeSummary
 from agents.registry import register_role
 from knowledge.ideas import IdeaBank, load_ideas
 from knowledge.template import load_template
 
-
-class KnowledgeSummary(BaseModel):
-    """What the extractor built."""
-
-    ideas: int
-    sub_categories: int
-    covered_sub_categories: int
-    empty_sub_categories: list[str]
-    store_count: int
-    store: str
-    seconds: float
+__all__ = ["BuiltinExtractor", "KnowledgeSummary"]
 
 
 @register_role("extractor")
-class ExtractorRole(Role):
+class BuiltinExtractor(ExtractorRole):
+    """The offline extractor: the shipped (or configured) template and idea files, no paper reading."""
+
     summary = "turns papers into template-structured design ideas in the idea store"
     reads = "[knowledge] settings: template, idea files, embedding model"
     writes = "the Chroma idea store"

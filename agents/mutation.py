@@ -10,8 +10,10 @@ hyperparameter change that keeps depth and width for ``pareto_tune``; the idea p
 second refinement for ``iterative``; a downscale whenever the result is over budget or a
 gate said so.
 
-Built-in policy (no LLM): typed transformations of the architecture spec
-(:mod:`fairnad_tools.arch.transforms`) rendered by :func:`fairnad_tools.arch.render`.
+Built-in policy (no LLM): the edits of the configured search space (``search.space``,
+:mod:`fairnad_tools.spaces`); for the ``open`` space, typed transformations of the
+architecture spec rendered to PyTorch source. After a veto (a gate's ``review`` rejection)
+the graph asks again with a new ``variant`` until the edit differs from the vetoed one.
 """
 
 from __future__ import annotations
@@ -19,123 +21,87 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from pydantic import BaseModel, Field
-
-from agents.base import Role
+from agents.base import MutationRole
+from agents.records import MutationFailed, MutationRequest, MutationResult
 from agents.registry import register_role
-from fairnad_tools.arch import ArchSpec, EditRefused, Transformation, apply_idea, downscale, realisable, render, seed
-from fairnad_tools.arch.transforms import GENERIC, change_hyperparameter, scale_up, swap_module
+from fairnad_tools.spaces import Budget, EditRefused, SearchSpace, make_space
 
-
-class MutationFailed(RuntimeError):
-    """The role could not produce a candidate for this request (the message says why)."""
-
-
-class MutationRequest(BaseModel):
-    candidate_id: str
-    mutation_type: str
-    parent_id: str | None = None
-    parent_spec: dict[str, Any] | None = None
-    parent_source: str | None = None
-    idea: str | None = None
-    idea_title: str | None = None
-    sub_category: str | None = None
-    input_shape: tuple[int, int, int]
-    max_params: int = 1_500_000
-    max_flops: int = 200_000_000
-    seed_model: str = "resnet32"
-    attempt: int = 0
-    previous_spec: dict[str, Any] | None = Field(
-        default=None, description="the spec of the attempt that was just rejected"
-    )
-    feedback: list[dict[str, Any]] = Field(
-        default_factory=list, description="reviews of earlier attempts: role, code, kind, message"
-    )
-    seed: int = 0
-    variant: int = Field(default=0, description="asks for a different edit (after a duplicate)")
-
-
-class MutationResult(BaseModel):
-    spec: dict[str, Any] | None
-    source: str
-    transformation: str
-    structure_hash: str
+__all__ = ["BuiltinMutation", "MutationFailed", "MutationRequest", "MutationResult"]
 
 
 @register_role("mutation")
-class MutationRole(Role):
+class BuiltinMutation(MutationRole):
+    """The offline mutation policy: one typed edit of the search space per request."""
+
     summary = "applies an idea or a Pareto-aware transformation to a parent spec and renders model.py"
     reads = "parent spec/source, mutation type, idea and sub-category, budgets, rejections of the last try"
     writes = "spec.json and model.py of the new candidate"
     decides = "which typed transformation realises the idea; downscale when over budget"
 
+    @property
+    def space(self) -> SearchSpace:
+        """The search space whose edits this role applies (``search.space``)."""
+        if self.context.space is None:
+            self.context.space = make_space(self.context.settings.search.space)
+        return self.context.space
+
     def realisable_sub_categories(self) -> set[str] | None:
-        """Sub-categories this role can realise; ``None`` means any (an LLM writes code)."""
-        return realisable()
+        """The sub-categories the space can realise (all 55 for the ``open`` space)."""
+        return self.space.realisable_sub_categories()
 
     def mutate(self, request: MutationRequest) -> MutationResult:
+        """One candidate for ``request``; raises :class:`MutationFailed` when no edit applies."""
+        space = self.space
         rng = random.Random(f"{request.seed}:{request.candidate_id}:{request.attempt}:{request.variant}")
         budget = (request.max_params, request.max_flops)
         last = request.feedback[-1] if request.feedback else None
         try:
-            if last is not None and last.get("kind") == "budget" and request.previous_spec:
+            if last is not None and last.kind == "budget" and request.previous_spec:
                 # a gate measured the attempt over budget: shrink it, keeping what it changed
-                spec, step = downscale(ArchSpec.model_validate(request.previous_spec), budget)
-                how = f"{last.get('transformation') or ''} + {step}".lstrip(" +")
+                arch, step = space.downscale(space.load(request.previous_spec), budget)
+                how = f"{last.transformation or ''} + {step}".lstrip(" +")
             elif request.mutation_type == "seed":
-                spec, how = seed(request.seed_model, request.input_shape), f"seed({request.seed_model})"
-                spec, how = self._fit(spec, how, budget)
+                arch = space.seed(request.seed_model, request.input_shape)
+                arch, how = self._fit(arch, f"seed({request.seed_model})", budget)
             else:
-                spec, how = self._edit(request, rng, budget)
+                arch, how = self._edit(request, rng, budget)
         except EditRefused as exc:
             raise MutationFailed(f"{request.mutation_type} of parent {request.parent_id}: {exc}") from exc
         return MutationResult(
-            spec=spec.model_dump(mode="json"),
-            source=render(spec),
+            spec=space.dump(arch),
+            source=space.render(arch),
             transformation=how,
-            structure_hash=spec.structure_hash(),
+            structure_hash=space.structure_hash(arch),
         )
 
-    def _fit(self, spec: ArchSpec, how: str, budget: tuple[int, int]) -> tuple[ArchSpec, str]:
-        fitted, step = downscale(spec, budget)
-        return fitted, how if fitted == spec else f"{how} + {step}"
+    def _fit(self, arch: Any, how: str, budget: Budget) -> tuple[Any, str]:
+        fitted, step = self.space.downscale(arch, budget)
+        return fitted, how if fitted == arch else f"{how} + {step}"
 
-    def _edit(self, request: MutationRequest, rng: random.Random, budget: tuple[int, int]) -> tuple[ArchSpec, str]:
+    def _edit(self, request: MutationRequest, rng: random.Random, budget: Budget) -> tuple[Any, str]:
+        space = self.space
         if request.parent_spec is None:
             raise MutationFailed(
                 f"parent {request.parent_id} has no spec.json; the built-in mutation role edits specs only"
             )
-        parent = ArchSpec.model_validate(request.parent_spec)
-        if request.mutation_type in ("fair_idea", "iterative"):
+        parent = space.load(request.parent_spec)
+        kind = request.mutation_type
+        if kind in ("fair_idea", "iterative"):
             if not request.sub_category:
-                raise MutationFailed(f"{request.mutation_type} needs an idea with a sub-category")
-            spec, step = apply_idea(parent, request.sub_category, rng)
-            how = f"{step} [idea {request.idea}]" if request.idea else str(step)
-            if request.mutation_type == "iterative":  # a second refinement on another attribute
-                spec, second = self._generic(spec, rng, ("hyperparameter", "insert", "swap"))
+                raise MutationFailed(f"{kind} needs an idea with a sub-category")
+            arch, how = space.apply_idea(parent, request.sub_category, rng)
+            if request.idea:
+                how = f"{how} [idea {request.idea}]"
+            if kind == "iterative":  # a second refinement on another attribute
+                kinds = [k for k in ("hyperparameter", "insert", "swap") if k in space.edit_kinds] or None
+                arch, second = space.random_edit(arch, rng, kinds)
                 how = f"{how} + {second}"
-        elif request.mutation_type == "pareto_scale_up":
-            spec, step = scale_up(parent, budget, rng)
-            how = str(step)
-        elif request.mutation_type == "pareto_tune":
-            try:
-                spec, step = change_hyperparameter(parent, rng)
-            except EditRefused:  # nothing numeric to tune: swap a module choice instead
-                spec, step = swap_module(parent, rng)
-            how = str(step)
-        else:  # a baseline's name: one random transformation of any kind
-            spec, step = self._generic(parent, rng, tuple(GENERIC))
-            how = str(step)
-        return self._fit(spec, how, budget)
-
-    @staticmethod
-    def _generic(spec: ArchSpec, rng: random.Random, kinds: tuple[str, ...]) -> tuple[ArchSpec, Transformation]:
-        order = list(kinds)
-        rng.shuffle(order)
-        reasons = []
-        for kind in order:
-            try:
-                return GENERIC[kind](spec, rng)
-            except EditRefused as exc:
-                reasons.append(str(exc))
-        raise EditRefused("; ".join(reasons))
+        elif kind == "pareto_scale_up":
+            arch, how = space.scale_up(parent, budget, rng)
+        elif kind == "pareto_tune":
+            arch, how = space.tune(parent, rng)
+        elif kind == "random_edit":
+            arch, how = space.random_edit(parent, rng)
+        else:  # a type added to MutationType without a branch here
+            raise MutationFailed(f"the built-in mutation role has no edit for mutation type {kind!r}")
+        return self._fit(arch, how, budget)

@@ -6,78 +6,54 @@ Built-in roles are the modules of this package; third-party roles arrive through
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
-import importlib
-import pkgutil
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import TypeVar
 
-from agents.base import Role
+from agents.base import PARTS, Role
+from fairnad_tools.plugins import PluginError, Registry
 
 ENTRY_POINT_GROUP = "fairnad.roles"
 R = TypeVar("R", bound=type[Role])
 
-_ROLES: dict[str, type[Role]] = {}
-_discovered = False
+
+class RoleRegistryError(PluginError):
+    """Unknown role name, duplicate registration, a role of the wrong part or a broken plugin."""
 
 
-class RoleRegistryError(ValueError):
-    """Unknown role name, duplicate registration or a broken plugin."""
+ROLES: Registry[type[Role]] = Registry("role", Role, package="agents", group=ENTRY_POINT_GROUP, error=RoleRegistryError)
 
 
 def register_role(name: str) -> Callable[[R], R]:
     """Class decorator: register a :class:`~agents.base.Role` subclass under ``name``."""
-
-    def decorator(cls: R) -> R:
-        if not (isinstance(cls, type) and issubclass(cls, Role)):
-            raise RoleRegistryError(f"@register_role({name!r}) must decorate a Role subclass")
-        existing = _ROLES.get(name)
-        if existing is not None and f"{existing.__module__}.{existing.__qualname__}" != (
-            f"{cls.__module__}.{cls.__qualname__}"
-        ):
-            raise RoleRegistryError(
-                f"role name {name!r} is registered twice: by {existing.__module__}.{existing.__qualname__} "
-                f"and by {cls.__module__}.{cls.__qualname__}; rename one of them"
-            )
-        cls.name = name
-        _ROLES[name] = cls
-        return cls
-
-    return decorator
+    return ROLES.register(name)  # type: ignore[return-value]
 
 
 def discover() -> None:
     """Import the built-in role modules and the entry-point plugins (once)."""
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
-    import agents
-
-    for module in pkgutil.iter_modules(agents.__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"agents.{module.name}")
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            entry.load()
-        except Exception as exc:  # noqa: BLE001 - name the plugin that broke
-            raise RoleRegistryError(f"the role plugin {entry.name!r} ({entry.value}) failed to load: {exc}") from exc
+    ROLES.discover()
 
 
 def list_roles(pattern: str = "*") -> dict[str, type[Role]]:
     """Registered roles whose name matches the wildcard ``pattern``, sorted by name."""
-    discover()
-    return {n: c for n, c in sorted(_ROLES.items()) if fnmatch.fnmatch(n, pattern)}
+    return ROLES.items(pattern)
 
 
-def get_role(name: str) -> type[Role]:
-    """The role class registered under ``name``; an unknown name lists the valid ones."""
-    discover()
-    try:
-        return _ROLES[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, list(_ROLES), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise RoleRegistryError(f"unknown role {name!r}.{hint} Registered roles: {', '.join(sorted(_ROLES))}") from None
+def get_role(name: str, part: str | None = None) -> type[Role]:
+    """The role class registered under ``name``; an unknown name lists the valid ones.
+
+    With ``part`` (``extractor``, ``mutation``, ``gate``, ``feedback``) the class must subclass
+    that part's base (:data:`agents.base.PARTS`), else :class:`RoleRegistryError` names the
+    roles that can play it.
+    """
+    cls = ROLES.get(name)
+    if part is not None:
+        base = PARTS[part]
+        if not issubclass(cls, base):
+            able = [n for n, c in ROLES.items().items() if issubclass(c, base)]
+            played = next((p for p, b in PARTS.items() if issubclass(cls, b)), None)
+            what = f"a {played} role" if played else "not a role of any part"
+            raise RoleRegistryError(
+                f"role {name!r} cannot play the {part} part: it is {what} ({cls.__module__}.{cls.__qualname__} "
+                f"does not subclass agents.base.{base.__name__}). Roles that can: {', '.join(able) or 'none'}"
+            )
+    return cls

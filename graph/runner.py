@@ -21,7 +21,7 @@ from fairnad_tools.datasets import check_dataset
 from fairnad_tools.io import atomic_write_text
 from graph import version
 from graph.builder import build_graph
-from graph.context import ProgressFn, RunContext, make_roles
+from graph.context import ProgressFn, RunContext, make_plugins, make_roles
 from graph.settings import (
     FairNADSettings,
     Layer,
@@ -41,9 +41,9 @@ from knowledge.store import check_embedding_model
 
 def recursion_limit(settings: FairNADSettings, budget: int) -> int:
     """Steps the graph may take: generous, but derived from the budget, not a library default."""
-    verify = settings.verify
-    retries = verify.debug_retries + verify.downscale_retries + verify.structure_retries
-    retries += verify.review_retries * len(settings.roles.gates)
+    limits = settings.roles.retries
+    retries = limits.execution + limits.budget + limits.structure
+    retries += limits.review * len(settings.roles.gates)
     per_round = 4 + (1 + len(settings.roles.gates)) * (retries + 2)
     rounds = budget + settings.search.max_consecutive_rejections + 2
     return 10 + rounds * per_round
@@ -52,7 +52,7 @@ def recursion_limit(settings: FairNADSettings, budget: int) -> int:
 def initial_state(run_id: str, budget: int) -> RunState:
     return RunState(
         run_id=run_id, budget=budget, round=0, next_id=0, candidates={}, batch=[], stats={},
-        ideas={}, knowledge={}, consecutive_rejections=0, status="running", stop_reason=None,
+        knowledge={}, consecutive_rejections=0, consecutive_role_errors=0, status="running", stop_reason=None,
     )  # fmt: skip
 
 
@@ -122,16 +122,15 @@ def preflight(settings: FairNADSettings) -> None:
     Raises :class:`SettingsError`, :class:`RoleRegistryError`, ``TemplateError``,
     ``StoreError`` or ``DataError``, each naming the problem and the fix.
     """
-    from fairnad_tools.arch.seeds import SEEDS
-
-    if settings.search.seed_model not in SEEDS:
+    space, _ = make_plugins(settings)
+    if settings.search.seed_model not in space.seeds():
         raise SettingsError(
-            f"bad value for 'search.seed_model': {settings.search.seed_model!r} is not a built-in seed; "
-            f"valid: {', '.join(SEEDS)}"
+            f"bad value for 'search.seed_model': {settings.search.seed_model!r} is not a seed of the "
+            f"{settings.search.space!r} search space; valid: {', '.join(space.seeds())}"
         )
-    parts, _ = make_roles(settings)
+    roles = make_roles(settings, space=space)
     build_graph(settings.roles)  # gate names must not clash with the graph's own nodes
-    load_bank = getattr(parts["extractor"], "load_bank", None)
+    load_bank = getattr(roles.extractor, "load_bank", None)
     if callable(load_bank):  # the template and idea files the run will read
         load_bank()
     check_embedding_model(settings.knowledge.embedding_model)
@@ -299,7 +298,13 @@ def resume_run(
             start = initial_state(run_id, settings.search.budget)
         elif plan.status in ("finished", "stopped"):
             start = Command(
-                update={"budget": plan.budget, "status": "running", "stop_reason": None, "consecutive_rejections": 0},
+                update={
+                    "budget": plan.budget,
+                    "status": "running",
+                    "stop_reason": None,
+                    "consecutive_rejections": 0,
+                    "consecutive_role_errors": 0,
+                },
                 goto="plan_round",
             )
         elif plan.budget != plan.previous_budget:

@@ -14,10 +14,11 @@ import json
 import os
 import re
 import tomllib
+import warnings
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast, get_args
+from typing import Any, cast, get_args
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
@@ -66,7 +67,10 @@ class SearchSettings(Section):
 
     budget: int = Field(default=12, ge=1, le=100_000, description="candidates that reach training")
     seed: int = Field(default=0, ge=0, description="seed of planning, mutation and training")
-    strategy: Literal["fairnad"] = Field(default="fairnad", description="search strategy")
+    strategy: str = Field(
+        default="fairnad", description="search strategy (registered in graph.strategies; 'fairnad roles' lists them)"
+    )
+    space: str = Field(default="open", description="search space (registered in fairnad_tools.spaces)")
     seed_model: str = Field(
         default="resnet32", description="the first candidate: resnet32, mobilenetv2 or convnext (built-in seeds)"
     )
@@ -85,6 +89,28 @@ class SearchSettings(Section):
     )
 
 
+class RetryLimits(Section):
+    """How often a candidate a gate rejected goes back to the mutation role, per kind of rejection."""
+
+    execution: int = Field(default=2, ge=0, le=20, description="repairs after execution errors")
+    budget: int = Field(default=4, ge=0, le=20, description="downscales when over budget")
+    structure: int = Field(default=1, ge=0, le=20, description="retries after structure errors")
+    review: int = Field(default=1, ge=0, le=20, description="different edits after a gate's veto")
+
+    def limit(self, kind: str) -> int:
+        """The limit for a review's ``kind`` (``agents.records.RepairKind``); unknown kinds get ``review``'s."""
+        return {"execution": self.execution, "budget": self.budget, "structure": self.structure}.get(kind, self.review)
+
+
+DEPRECATED_RETRY_KEYS = {
+    "debug_retries": "execution",
+    "downscale_retries": "budget",
+    "structure_retries": "structure",
+    "review_retries": "review",
+}
+"""Old ``[verify]`` keys still read (with a deprecation message) -> their ``[roles.retries]`` key."""
+
+
 class RolesSettings(Section):
     """Which registered role plays each part; ``gates`` run in order between mutation and training."""
 
@@ -96,6 +122,10 @@ class RolesSettings(Section):
         min_length=1,
         description='gate roles in order, e.g. ["critic", "verifier"]',
     )
+    max_consecutive_errors: int = Field(
+        default=5, ge=1, description="stop the run after this many candidates in a row hit an unexpected role error"
+    )
+    retries: RetryLimits = Field(default_factory=RetryLimits)
 
 
 class FairNADSettings(BaseSettings):
@@ -113,6 +143,39 @@ class FairNADSettings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     roles: RolesSettings = Field(default_factory=RolesSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_retry_keys(cls, data: Any) -> Any:
+        """Read the retry limits' old home, ``[verify] debug_retries`` etc., into ``[roles.retries]``.
+
+        A key also set in its new home keeps the new value. Warns (``FutureWarning``) once per key.
+        """
+        if not isinstance(data, Mapping) or not isinstance(data.get("verify"), Mapping):
+            return data
+        old = {k: v for k, v in data["verify"].items() if k in DEPRECATED_RETRY_KEYS}
+        if not old:
+            return data
+        data = dict(data)
+        data["verify"] = {k: v for k, v in data["verify"].items() if k not in DEPRECATED_RETRY_KEYS}
+        roles = dict(data.get("roles") or {}) if isinstance(data.get("roles", {}), Mapping) else data["roles"]
+        if isinstance(roles, dict):
+            retries = roles.get("retries") or {}
+            if isinstance(retries, Mapping):
+                retries = dict(retries)
+                for key, value in old.items():
+                    retries.setdefault(DEPRECATED_RETRY_KEYS[key], value)
+                roles["retries"] = retries
+            data["roles"] = roles
+        for key in old:
+            warnings.warn(
+                f"'verify.{key}' is deprecated: write 'roles.retries.{DEPRECATED_RETRY_KEYS[key]}' "
+                f"([roles.retries] {DEPRECATED_RETRY_KEYS[key]} = ..., or FAIRNAD_ROLES__RETRIES__"
+                f"{DEPRECATED_RETRY_KEYS[key].upper()})",
+                FutureWarning,
+                stacklevel=2,
+            )
+        return data
 
     @classmethod
     def settings_customise_sources(  # type: ignore[no-untyped-def]

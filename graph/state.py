@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypedDict
 
+from agents.records import CandidateStatus, MutationType
+
 FINAL_STATUSES = frozenset({"trained", "failed", "rejected"})
 COUNTED_STATUSES = frozenset({"trained", "failed"})  # what the budget counts
 
@@ -17,11 +19,11 @@ class CandidateRecord(TypedDict):
     id: str
     parent: str | None
     round: int
-    mutation_type: str
+    mutation_type: MutationType
     transformation: str | None
     idea: str | None
     sub_category: str | None
-    status: str
+    status: CandidateStatus
     reason: str | None
     params: int | None
     flops: int | None
@@ -31,7 +33,9 @@ class CandidateRecord(TypedDict):
     structure_hash: str | None
     attempt: int
     retries: dict[str, int]
-    feedback: list[dict[str, Any]]
+    feedback: list[dict[str, Any]]  # agents.records.ReviewNote as JSON, oldest first
+    error_role: str | None  # the role whose unexpected exception rejected this candidate
+    vetoed: list[str]  # structure hashes a gate vetoed: the mutation role must not propose them again
 
 
 def new_record(
@@ -39,7 +43,7 @@ def new_record(
     *,
     parent: str | None,
     round: int,
-    mutation_type: str,
+    mutation_type: MutationType,
     idea: str | None = None,
     sub_category: str | None = None,
 ) -> CandidateRecord:
@@ -62,6 +66,8 @@ def new_record(
         attempt=0,
         retries={},
         feedback=[],
+        error_role=None,
+        vetoed=[],
     )
 
 
@@ -81,10 +87,10 @@ class RunState(TypedDict, total=False):
     next_id: int
     candidates: Annotated[dict[str, CandidateRecord], merge_candidates]
     batch: list[str]
-    stats: dict[str, Any]
-    ideas: dict[str, str]  # idea id -> sub-category slug
-    knowledge: dict[str, Any]
+    stats: dict[str, Any]  # agents.records.FeedbackStats as JSON
+    knowledge: dict[str, Any]  # agents.records.KnowledgeSummary as JSON (the bank itself is in the run dir)
     consecutive_rejections: int
+    consecutive_role_errors: int
     status: str  # running, finished, stopped
     stop_reason: str | None
 

@@ -6,7 +6,7 @@ Layout::
       run.json             run id, creation time, FairNAD version (marks DIR as a run)
       settings.toml        the resolved settings the run uses (resume reads them)
       checkpoints.sqlite   LangGraph SqliteSaver checkpoints
-      knowledge/           the Chroma idea store
+      knowledge/           the run's idea bank (bank.json: template and ideas) and its Chroma index
       candidates/<id>/     model.py, spec.json, mutation.json, verify.json, metrics.json, train.log
       trace.jsonl          one event per line
       summary.json         candidates, Pareto front, best
@@ -27,6 +27,8 @@ from typing import Any
 from fairnad_tools.io import atomic_write_json, atomic_write_text, read_json, read_python_source
 from graph.pareto import pareto_front
 from graph.state import FINAL_STATUSES, RunState, counted, trained
+from knowledge.ideas import IdeaBank
+from knowledge.template import TemplateError
 
 SUMMARY_SCHEMA_VERSION = 1
 SUMMARY_FIELDS = (
@@ -69,6 +71,11 @@ class RunStore:
     @property
     def knowledge_dir(self) -> Path:
         return self.root / "knowledge"
+
+    @property
+    def bank_file(self) -> Path:
+        """The run's idea bank: written once by a new run, read by a resumed one."""
+        return self.knowledge_dir / "bank.json"
 
     def candidate_dir(self, cid: str) -> Path:
         return self.root / "candidates" / cid
@@ -198,6 +205,23 @@ class RunStore:
     def read_json(self, cid: str, name: str) -> Any:
         path = self.candidate_dir(cid) / name
         return read_json(path) if path.is_file() else None
+
+    # -- idea bank ---------------------------------------------------------------------
+    def write_bank(self, bank: IdeaBank) -> Path:
+        """Keep ``bank`` in the run (atomically), so a resume never reads the idea files again."""
+        return atomic_write_json(self.bank_file, bank.to_json())
+
+    def read_bank(self) -> IdeaBank | None:
+        """The run's idea bank, or ``None`` for a run made before runs kept their bank.
+
+        Raises :class:`RunDirError` when the file exists but is damaged.
+        """
+        if not self.bank_file.is_file():
+            return None
+        try:
+            return IdeaBank.from_json(read_json(self.bank_file), str(self.bank_file))
+        except (ValueError, TemplateError) as exc:
+            raise RunDirError(f"{exc}; the run's idea bank is damaged (restore it from a backup)") from None
 
     # -- summary -----------------------------------------------------------------------
     def build_summary(self, state: RunState, dataset: str) -> dict[str, Any]:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from knowledge.template import Template, TemplateError, read_yaml
+
+BANK_SCHEMA_VERSION = 1
 
 
 class Source(BaseModel):
@@ -64,7 +67,32 @@ class IdeaBank:
             raise KeyError(f"no idea with id {idea_id!r} in the idea bank") from None
 
     def empty_sub_categories(self) -> list[str]:
+        """Template slugs no idea of the bank names, in template order."""
         return [slug for slug in self.template.slugs if slug not in self.by_sub_category]
+
+    def sub_category_map(self) -> dict[str, str]:
+        """``idea id -> sub-category slug`` for every idea, in bank order."""
+        return {idea.id: idea.sub_category for idea in self.ideas}
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole bank (template and ideas) as JSON data; :meth:`from_json` reads it back."""
+        return {
+            "schema": BANK_SCHEMA_VERSION,
+            "template": self.template.model_dump(mode="json"),
+            "ideas": [idea.model_dump(mode="json") for idea in self.ideas],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "the idea bank") -> IdeaBank:
+        """A bank from :meth:`to_json` data; raises :class:`TemplateError` naming ``where`` when malformed."""
+        if not isinstance(data, dict) or data.get("schema") != BANK_SCHEMA_VERSION:
+            raise TemplateError(f"{where} is not a FairNAD idea bank (schema {BANK_SCHEMA_VERSION})")
+        try:
+            template = Template.model_validate(data["template"])
+            ideas = [Idea.model_validate(raw) for raw in data["ideas"]]
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise TemplateError(f"{where} is malformed: {exc}") from exc
+        return cls(ideas, template)
 
 
 def load_ideas(paths: list[Path], template: Template) -> IdeaBank:

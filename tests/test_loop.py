@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from agents import registry
-from agents.extractor import ExtractorRole, KnowledgeSummary
-from agents.mutation import MutationFailed, MutationRole
+from agents.extractor import BuiltinExtractor, KnowledgeSummary
+from agents.mutation import BuiltinMutation, MutationFailed
 from agents.registry import RoleRegistryError, get_role, register_role
+from fairnad_tools import plugins
 from graph.runner import start_run
 from graph.settings import load_settings
 from graph.store import RunStore
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @register_role("test_store_free_extractor")
-class StoreFreeExtractor(ExtractorRole):
+class StoreFreeExtractor(BuiltinExtractor):
     """The built-in extractor without the vector store (keeps these tests fast)."""
 
     def build(self, store_dir: Path):
@@ -32,7 +33,7 @@ class StoreFreeExtractor(ExtractorRole):
 
 
 @register_role("test_failing_mutation")
-class FailingMutation(MutationRole):
+class FailingMutation(BuiltinMutation):
     """Produces the seed, then fails every mutation."""
 
     def mutate(self, request):
@@ -84,7 +85,7 @@ def test_a_seed_over_budget_is_downscaled_by_the_mutation_role(tmp_path):
 
 
 @register_role("test_stubborn_mutation")
-class StubbornMutation(MutationRole):
+class StubbornMutation(BuiltinMutation):
     """Ignores budgets and reviews: always proposes the plain seed."""
 
     def mutate(self, request):
@@ -99,7 +100,7 @@ def test_verifier_budget_retries_are_bounded_and_the_last_report_kept(tmp_path):
     seed = summary["candidates"][0]
     assert seed["status"] == "rejected" and "over_param_budget" in seed["reason"] and "budget 0.300M" in seed["reason"]
     steps = list(read_trace(tmp_path / "run" / "trace.jsonl", role="verifier"))
-    assert len(steps) == 5  # the first try and verify.downscale_retries = 4 retries
+    assert len(steps) == 5  # the first try and roles.retries.budget = 4 retries
     assert steps[0]["decided"].startswith("sent back (budget retry 1/4)")
     assert steps[-1]["decided"].startswith("rejected after 4 budget retries")
     report = json.loads((tmp_path / "run" / "candidates" / "0000" / "verify.json").read_text())
@@ -123,12 +124,12 @@ def test_roles_from_entry_points(monkeypatch, tmp_path):
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     points = [EntryPoint(name="plugin_reviewer", value="fairnad_test_plugin", group=registry.ENTRY_POINT_GROUP)]
-    monkeypatch.setattr(registry, "entry_points", lambda group: points)
-    monkeypatch.setattr(registry, "_discovered", False)
+    monkeypatch.setattr(plugins, "entry_points", lambda group: points)
+    monkeypatch.setattr(registry.ROLES, "_discovered", False)
     assert get_role("plugin_reviewer").summary == "a third-party role"
     broken = [EntryPoint(name="broken", value="fairnad_no_such_module", group=registry.ENTRY_POINT_GROUP)]
-    monkeypatch.setattr(registry, "entry_points", lambda group: broken)
-    monkeypatch.setattr(registry, "_discovered", False)
+    monkeypatch.setattr(plugins, "entry_points", lambda group: broken)
+    monkeypatch.setattr(registry.ROLES, "_discovered", False)
     with pytest.raises(RoleRegistryError, match="'broken'.*failed to load"):
         registry.discover()
 

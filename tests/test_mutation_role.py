@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from agents.base import RoleContext
-from agents.mutation import MutationFailed, MutationRequest, MutationRole
+from agents.mutation import BuiltinMutation, MutationFailed, MutationRequest
 from fairnad_tools.arch import ArchSpec
 from fairnad_tools.arch.seeds import resnet32
 from fairnad_tools.arch.transforms import measure
 from graph.settings import FairNADSettings
 
-ROLE = MutationRole(RoleContext(settings=FairNADSettings()))
+ROLE = BuiltinMutation(RoleContext(settings=FairNADSettings()))
 PARENT = resnet32((3, 16, 16)).model_dump(mode="json")
 BUDGET = {"max_params": 1_500_000, "max_flops": 50_000_000}
 
@@ -29,7 +29,7 @@ def request(kind: str, **kw) -> MutationRequest:
         ("iterative", "block.recalibration.cbam", "idea("),
         ("pareto_scale_up", None, "scale_up("),
         ("pareto_tune", None, "hyperparameter("),
-        ("random_search", None, ""),
+        ("random_edit", None, ""),
     ],
 )
 def test_each_mutation_kind(kind, sub_category, prefix):

@@ -6,10 +6,11 @@ import random
 from collections import Counter
 
 from agents.base import RoleContext
-from agents.feedback import FeedbackRole, Outcome
+from agents.feedback import BuiltinFeedback, Outcome
+from agents.records import FeedbackStats, IdeaStats
 from graph.pareto import pareto_front, rank_and_crowding
-from graph.planner import mix_sequence, plan_round, sample_idea
 from graph.settings import FairNADSettings, MutationMix
+from graph.strategies.fairnad import mix_sequence, plan_round, sample_idea
 
 IDEAS = {
     "se-a": "block.recalibration.squeeze_excitation",
@@ -36,7 +37,7 @@ def test_fair_sampling_is_balanced_over_sub_categories_not_ideas():
 
 
 def test_feedback_statistics_change_what_the_planner_picks():
-    feedback = FeedbackRole(RoleContext(settings=FairNADSettings()))
+    feedback = BuiltinFeedback(RoleContext(settings=FairNADSettings()))
     outcomes = [
         Outcome(candidate_id=f"{i}", idea="gelu-a", sub_category="operation.activation.gelu",
                 mutation_type="fair_idea", status="rejected")
@@ -46,9 +47,9 @@ def test_feedback_statistics_change_what_the_planner_picks():
                 mutation_type="fair_idea", status="trained", val_acc=0.9, parent_val_acc=0.8)
         for i in range(4)
     ]  # fmt: skip
-    stats, notes = feedback.update({}, outcomes)
-    assert stats["ideas"]["gelu-a"] == {"tried": 4, "improved": 0, "failed": 4, "delta_sum": 0.0}
-    assert stats["ideas"]["wide-a"]["improved"] == 4 and len(notes) == 8
+    stats, notes = feedback.update(FeedbackStats(), outcomes)
+    assert stats.ideas["gelu-a"] == IdeaStats(tried=4, improved=0, failed=4, vetoed=0, delta_sum=0.0)
+    assert stats.ideas["wide-a"].improved == 4 and len(notes) == 8
 
     def picks(statistics):
         rng = random.Random(1)

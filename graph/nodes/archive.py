@@ -13,20 +13,31 @@ from graph.state import COUNTED_STATUSES, RunState, counted
 
 
 def archive(state: RunState, runtime: Runtime[RunContext]) -> Command[Literal["plan_round", "__end__"]]:
+    """Write the summary; finish at the budget, stop after too many rejections or role errors in a row."""
     ctx = runtime.context
     batch = [state["candidates"][cid] for cid in state.get("batch", [])]
     streak = state.get("consecutive_rejections", 0)
-    for c in batch:  # in id order: a counted candidate resets the streak of rejections
+    errors = state.get("consecutive_role_errors", 0)
+    for c in batch:  # in id order: a counted candidate resets both streaks
         if c["status"] in COUNTED_STATUSES:
-            streak = 0
+            streak = errors = 0
         elif c["status"] == "rejected":
             streak += 1
+            errors = errors + 1 if c.get("error_role") else 0
     status, stop_reason = state.get("status", "running"), state.get("stop_reason")
     done = counted(state)
     limit = ctx.settings.search.max_consecutive_rejections
+    error_limit = ctx.settings.roles.max_consecutive_errors
     if status == "running":
         if done >= state["budget"]:
             status = "finished"
+        elif errors >= error_limit:
+            last = next(c for c in reversed(batch) if c.get("error_role"))
+            status = "stopped"
+            stop_reason = (
+                f"{errors} candidates in a row were rejected by unexpected errors in roles "
+                f"(roles.max_consecutive_errors = {error_limit}); last: {last['reason']}"
+            )
         elif streak >= limit:
             last = next((c["reason"] for c in reversed(batch) if c["status"] == "rejected"), None)
             status = "stopped"
@@ -34,7 +45,12 @@ def archive(state: RunState, runtime: Runtime[RunContext]) -> Command[Literal["p
                 f"{streak} candidates in a row were rejected before training "
                 f"(search.max_consecutive_rejections = {limit}); last reason: {last}"
             )
-    update = {"consecutive_rejections": streak, "status": status, "stop_reason": stop_reason}
+    update = {
+        "consecutive_rejections": streak,
+        "consecutive_role_errors": errors,
+        "status": status,
+        "stop_reason": stop_reason,
+    }
     summary = ctx.store.write_summary({**state, **update}, ctx.settings.data.dataset)  # type: ignore[arg-type]
     ctx.tracer.emit(
         "round_end", round=state.get("round", 0), counted=done, budget=state["budget"],

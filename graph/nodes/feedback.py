@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agents.feedback import Outcome
+from agents.records import FeedbackStats, Outcome
 from graph.context import RunContext, Timer
-from graph.state import FINAL_STATUSES, RunState
+from graph.state import FINAL_STATUSES, CandidateRecord, RunState
+
+
+def vetoed(record: CandidateRecord) -> bool:
+    """Rejected by a gate's judgement (the last review's kind is ``review``), not by a failure."""
+    notes = record["feedback"]
+    return (
+        record["status"] == "rejected"
+        and not record.get("error_role")
+        and bool(notes)
+        and notes[-1]["kind"] == "review"
+    )
 
 
 def feedback(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Update per-idea and per-sub-category statistics from the batch's final outcomes."""
+    """Update per-idea and per-sub-category statistics from the batch's final outcomes.
+
+    An unexpected exception in the role keeps the statistics as they were (the trace names
+    the role and the error); the run goes on.
+    """
     ctx = runtime.context
-    role = ctx.roles["feedback"]
+    role = ctx.roles.feedback
     candidates = state["candidates"]
     outcomes = []
     for cid in state.get("batch", []):
@@ -28,17 +44,25 @@ def feedback(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 idea=record["idea"],
                 sub_category=record["sub_category"],
                 mutation_type=record["mutation_type"],
-                status=record["status"],
+                status=record["status"],  # type: ignore[arg-type]
+                vetoed=vetoed(record),
                 val_acc=record["val_acc"],
                 parent_val_acc=parent["val_acc"] if parent else None,
             )
         )
+    before = FeedbackStats.model_validate(state.get("stats", {}))
+    given = f"{len(outcomes)} outcomes of round {state.get('round', 0)}"
     with Timer() as timer:
-        stats, notes = role.update(state.get("stats", {}), outcomes)  # type: ignore[attr-defined]
+        try:
+            stats, notes = role.update(before, outcomes)
+        except Exception as exc:  # noqa: BLE001 - a role's bug must not end the run
+            message = f"unexpected error in role {role.name!r}: {type(exc).__name__}: {exc}; statistics unchanged"
+            ctx.tracer.emit("role_error", role=role.name, candidate=None, given=given, message=message,
+                            traceback=traceback.format_exc(limit=8))  # fmt: skip
+            return {}
     ctx.tracer.emit(
-        "role_step", role=role.name, candidate=None,
-        given=f"{len(outcomes)} outcomes of round {state.get('round', 0)}",
+        "role_step", role=role.name, candidate=None, given=given,
         decided="; ".join(notes) or "no idea-driven outcome this round",
         seconds=timer.seconds, tokens=None,
     )  # fmt: skip
-    return {"stats": stats}
+    return {"stats": FeedbackStats.model_validate(stats).model_dump(mode="json")}

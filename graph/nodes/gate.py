@@ -1,30 +1,25 @@
 """Gate nodes: one per role in ``[roles] gates`` (the verifier by default), in order.
 
-Each gate reviews the batch's proposed candidates. A rejection sends the candidate back
-to the mutation role with the review (execution errors: ``verify.debug_retries``; budget:
-``verify.downscale_retries``; structure: ``verify.structure_retries``; any other gate:
-``verify.review_retries``); with no retry left it is recorded as ``rejected``.
+Each gate reviews the batch's proposed candidates. A rejection sends the candidate back to
+the mutation role with the review, within the retry limit of its kind (``[roles.retries]``:
+``execution``, ``budget``, ``structure``, ``review``); with no retry left it is recorded as
+``rejected``. A ``review`` rejection is a veto: the vetoed architecture is remembered so the
+mutation role must come back with a different edit, and the feedback statistics keep the
+veto apart from failures. An unexpected exception in a gate rejects that candidate (the trace
+names the gate and the error) and the run goes on.
 """
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agents.base import Proposal
-from fairnad_tools.settings import VerifySettings
+from agents.records import Proposal, Review
 from graph.context import RunContext, Timer
 from graph.state import CandidateRecord, RunState
-
-
-def retry_limit(kind: str, verify: VerifySettings) -> int:
-    return {
-        "execution": verify.debug_retries,
-        "budget": verify.downscale_retries,
-        "structure": verify.structure_retries,
-    }.get(kind, verify.review_retries)
 
 
 def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContext]], dict[str, Any]]:
@@ -37,7 +32,7 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
         shape = ctx.dataset.input_shape
         updates: dict[str, CandidateRecord] = {}
         for cid in state.get("batch", []):
-            record = dict(state["candidates"][cid])
+            record: dict[str, Any] = dict(state["candidates"][cid])
             if record["status"] != "proposed":
                 continue
             parent = record["parent"]
@@ -51,36 +46,34 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
                 model_path=ctx.store.candidate_dir(cid) / "model.py",
                 parent_model_path=ctx.store.candidate_dir(parent) / "model.py" if parent else None,
                 spec=ctx.store.read_json(cid, "spec.json"),
+                parent_spec=ctx.store.read_json(parent, "spec.json") if parent else None,
                 input_shape=shape,
                 num_classes=ctx.dataset.num_classes,
                 attempt=record["attempt"],
             )
+            crashed = None
             with Timer() as timer:
-                review = role.review(proposal)
+                try:
+                    review = role.review(proposal)
+                except Exception as exc:  # noqa: BLE001 - a gate's bug rejects one candidate, not the run
+                    crashed = traceback.format_exc(limit=8)
+                    review = Review(
+                        approved=False, code="role_error", kind="execution",
+                        message=f"unexpected error in gate {name!r}: {type(exc).__name__}: {exc}",
+                    )  # fmt: skip
             ctx.store.write_json(cid, report_file, review.report or review.model_dump(mode="json"))
             measured = {k: v for k, v in review.measurements.items() if k in ("params", "flops")}
             record.update({k: v for k, v in measured.items() if v is not None})
-            if review.approved:
+            if crashed is not None:
+                record.update(status="rejected", reason=f"{name}: {review.code}: {review.message}", error_role=name)
+                decided = f"rejected: {review.message}"
+                ctx.tracer.emit("role_error", role=name, candidate=cid, message=review.message, traceback=crashed)
+            elif review.approved:
                 decided = "approved"
                 if last:
                     record["status"] = "approved"
             else:
-                used = record["retries"].get(review.kind, 0)
-                limit = retry_limit(review.kind, ctx.settings.verify)
-                entry = {
-                    "role": name, "code": review.code, "kind": review.kind,
-                    "message": review.message, "transformation": record["transformation"],
-                }  # fmt: skip
-                record["feedback"] = [*record["feedback"], entry]
-                if used < limit:
-                    record["retries"] = {**record["retries"], review.kind: used + 1}
-                    record["attempt"] += 1
-                    record["status"] = "retry"
-                    decided = f"sent back ({review.kind} retry {used + 1}/{limit}): {review.code}"
-                else:
-                    record["status"] = "rejected"
-                    record["reason"] = f"{name}: {review.code}: {review.message}"
-                    decided = f"rejected after {used} {review.kind} retries: {review.code}"
+                decided = _send_back(ctx, name, record, review)
             ctx.tracer.emit(
                 "role_step", role=name, candidate=cid,
                 given=f"{proposal.transformation or proposal.mutation_type} (attempt {record['attempt']})",
@@ -93,6 +86,27 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
 
     gate.__name__ = f"gate_{name}"
     return gate
+
+
+def _send_back(ctx: RunContext, name: str, record: dict[str, Any], review: Review) -> str:
+    """Record a rejection: back to ``mutate`` while retries of its kind remain, else ``rejected``."""
+    used = record["retries"].get(review.kind, 0)
+    limit = ctx.settings.roles.retries.limit(review.kind)
+    note = {
+        "role": name, "code": review.code, "kind": review.kind,
+        "message": review.message, "transformation": record["transformation"],
+    }  # fmt: skip
+    record["feedback"] = [*record["feedback"], note]
+    if review.kind == "review" and record["structure_hash"]:
+        record["vetoed"] = [*record.get("vetoed", []), record["structure_hash"]]
+    if used < limit:
+        record["retries"] = {**record["retries"], review.kind: used + 1}
+        record["attempt"] += 1
+        record["status"] = "retry"
+        return f"sent back ({review.kind} retry {used + 1}/{limit}): {review.code}"
+    record["status"] = "rejected"
+    record["reason"] = f"{name}: {review.code}: {review.message}"
+    return f"rejected after {used} {review.kind} retries: {review.code}"
 
 
 def after_gates(state: RunState) -> str:

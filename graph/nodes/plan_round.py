@@ -1,20 +1,25 @@
-"""Node ``plan_round``: the seed in round 0, then a mix of fair-idea, Pareto and iterative mutations."""
+"""Node ``plan_round``: the seed in round 0, then the rounds the strategy (``search.strategy``) plans."""
 
 from __future__ import annotations
 
-import math
 import random
 from typing import Literal
 
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
+from agents.records import FeedbackStats
 from graph.context import RunContext
-from graph.planner import plan_round as planner
 from graph.state import RunState, counted, new_record, trained
+from graph.strategies import RoundView
 
 
 def plan_round(state: RunState, runtime: Runtime[RunContext]) -> Command[Literal["mutate", "archive"]]:
+    """Plan the next round's candidates (the seed first); stop when nothing can be mutated.
+
+    Raises :class:`graph.strategies.StrategyError` when the strategy plans a mutation type it
+    does not declare.
+    """
     ctx = runtime.context
     settings = ctx.settings
     round_no = state.get("round", 0)
@@ -33,22 +38,19 @@ def plan_round(state: RunState, runtime: Runtime[RunContext]) -> Command[Literal
         reason = f"nothing to mutate: the seed model did not train ({why})"
         ctx.tracer.emit("error", role=None, message=reason)
         return Command(update={"status": "stopped", "stop_reason": reason, "batch": []}, goto="archive")
-    search = settings.search
-    per_round = min(search.mutation_mix.round_size, max(1, math.ceil(state["budget"] / search.min_rounds)))
-    n = min(per_round, state["budget"] - counted(state))
     shape = ctx.dataset.input_shape
-    plan = planner(
-        n=n,
+    view = RoundView(
+        n=ctx.strategy.round_size(state["budget"], counted(state)),
+        round=round_no + 1,
         trained=parents,
-        ideas=state.get("ideas", {}),
-        stats=state.get("stats", {}),
-        mix=settings.search.mutation_mix,
+        ideas=ctx.bank().sub_category_map(),
+        stats=FeedbackStats.model_validate(state.get("stats", {})),
         rng=random.Random(f"{settings.search.seed}:plan:{round_no + 1}"),
-        realisable=ctx.roles["mutation"].realisable_sub_categories(),  # type: ignore[attr-defined]
+        realisable=ctx.mutation.realisable_sub_categories(),
         max_params=settings.verify.max_params,
         max_flops=settings.verify.flops_budget(shape),
-        scale_up_below=settings.search.scale_up_below,
     )
+    plan = ctx.strategy.checked_plan(view)
     records = {}
     for offset, item in enumerate(plan):
         cid = f"{next_id + offset:04d}"
