@@ -61,7 +61,7 @@ class TrainSettings(Section):
 
 
 class VerifySettings(Section):
-    """Budgets, limits and repair retries of the code verifier."""
+    """Budgets and limits of the code verifier (retry limits are in ``[roles.retries]``)."""
 
     max_params: Count = Field(default=1_500_000, description="parameter budget (1.5M, 1500000)")
     max_flops: Count | None = Field(
@@ -71,10 +71,6 @@ class VerifySettings(Section):
     timeout_s: float = Field(default=20, gt=0, le=3600, description="wall time per verification")
     memory_mb: int = Field(default=2048, ge=0, description="memory a verification may allocate (MB); 0: no limit")
     min_layers: int = Field(default=3, ge=1, description="fewest weighted layers a model may have")
-    debug_retries: int = Field(default=2, ge=0, le=20, description="repairs after execution errors")
-    downscale_retries: int = Field(default=4, ge=0, le=20, description="downscales when over budget")
-    structure_retries: int = Field(default=1, ge=0, le=20, description="retries after structure errors")
-    review_retries: int = Field(default=1, ge=0, le=20, description="retries after another gate rejects")
 
     def flops_budget(self, input_shape: tuple[int, int, int]) -> int:
         """The FLOPs budget for an input shape: the setting, else the paper's per-resolution one."""
