@@ -61,7 +61,7 @@ class TrainSettings(Section):
 
 
 class VerifySettings(Section):
-    """Budgets and limits of the code verifier (retry limits are in ``[roles.retries]``)."""
+    """Budgets and limits of the code verifier (retry limits are in [roles.retries])."""
 
     max_params: Count = Field(default=1_500_000, description="parameter budget (1.5M, 1500000)")
     max_flops: Count | None = Field(

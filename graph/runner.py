@@ -111,14 +111,15 @@ def check_device(device: str) -> None:
     )
 
 
-def preflight(settings: FairNADSettings) -> None:
+def preflight(settings: FairNADSettings, *, bank_kept: bool = False) -> None:
     """Every check that needs no run directory, so a doomed run never creates one.
 
     In order, cheapest first: the seed model, the configured roles and the knowledge they
     load (template, idea files), the embedding model (present offline), the training device
     and threads, then the dataset's files and content
     (:func:`fairnad_tools.datasets.check_dataset`). Called before a run folder is created
-    and again when a run is resumed (the machine or the data may have changed since).
+    and again when a run is resumed (the machine or the data may have changed since); a
+    resumed run that keeps its idea bank (``bank_kept``) never reads the idea files again.
     Raises :class:`SettingsError`, :class:`RoleRegistryError`, ``TemplateError``,
     ``StoreError`` or ``DataError``, each naming the problem and the fix.
     """
@@ -131,7 +132,7 @@ def preflight(settings: FairNADSettings) -> None:
     roles = make_roles(settings, space=space)
     build_graph(settings.roles)  # gate names must not clash with the graph's own nodes
     load_bank = getattr(roles.extractor, "load_bank", None)
-    if callable(load_bank):  # the template and idea files the run will read
+    if callable(load_bank) and not bank_kept:  # the template and idea files the run will read
         load_bank()
     check_embedding_model(settings.knowledge.embedding_model)
     check_device(settings.train.device)
@@ -277,7 +278,7 @@ def resume_run(
         values = cast(RunState, dict(snapshot.values or {}))
         plan = plan_resume(store, values, saved, budget=budget, device=device, env=env)
         if plan.continues:
-            preflight(plan.settings)
+            preflight(plan.settings, bank_kept=store.read_bank() is not None)
         if on_plan is not None:
             on_plan(plan)
         if not plan.continues:

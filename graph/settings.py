@@ -68,9 +68,9 @@ class SearchSettings(Section):
     budget: int = Field(default=12, ge=1, le=100_000, description="candidates that reach training")
     seed: int = Field(default=0, ge=0, description="seed of planning, mutation and training")
     strategy: str = Field(
-        default="fairnad", description="search strategy (registered in graph.strategies; 'fairnad roles' lists them)"
+        default="fairnad", description="search strategy by registered name (graph/strategies/; 'fairnad roles' lists them)"
     )
-    space: str = Field(default="open", description="search space (registered in fairnad_tools.spaces)")
+    space: str = Field(default="open", description="search space by registered name (fairnad_tools/spaces/; 'fairnad roles' lists them)")
     seed_model: str = Field(
         default="resnet32", description="the first candidate: resnet32, mobilenetv2 or convnext (built-in seeds)"
     )

@@ -36,7 +36,7 @@ class CriticRole(GateRole):
 
     def review(self, proposal: Proposal) -> Review:
         stages = (proposal.spec or {}).get("stages", [])
-        if any(stage.get("kernel_size") == 7 for stage in stages):
+        if any(stage["block"]["kernel_size"] == 7 for stage in stages):
             return Review(approved=False, code="too_slow", kind="review", message="7x7 kernels are too slow here")
         return Review(approved=True, message="looks reasonable")
 '''
@@ -88,3 +88,60 @@ def test_critic_runs_in_the_loop(project, tmp_path):
     assert read_summary(run_dir)["counted"] == 3
     reviewed = {e["candidate"] for e in critic_steps}
     assert all((run_dir / "candidates" / cid / "critic.json").is_file() for cid in reviewed)
+
+
+def _large_kernel_ideas(path: Path) -> Path:
+    import yaml
+
+    data = yaml.safe_load((ROOT / "knowledge" / "data" / "starter_ideas.yaml").read_text())
+    data["ideas"] = [i for i in data["ideas"] if i["sub_category"] == "operation.spatial_mixing.large_kernel_conv"]
+    assert data["ideas"], "the starter bank has no large-kernel idea any more"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_the_critic_refuses_a_7x7_proposal_which_comes_back_with_a_different_edit(project, tmp_path):
+    from agents.records import Proposal
+
+    critic_module = {}
+    exec(
+        compile(textwrap.dedent(CRITIC).replace("@register_role", "# @register_role"), "critic", "exec"), critic_module
+    )
+    from fairnad_tools.arch.seeds import convnext, resnet32
+
+    def proposal(spec) -> Proposal:
+        return Proposal(candidate_id="0001", parent_id="0000", mutation_type="fair_idea", transformation="t",
+                        model_path=tmp_path / "model.py", spec=spec.model_dump(mode="json"), input_shape=(3, 16, 16),
+                        num_classes=10)  # fmt: skip
+
+    critic = critic_module["CriticRole"](None)
+    assert critic.review(proposal(convnext((3, 16, 16)))).approved is False  # all 7x7 ConvNeXt blocks
+    assert critic.review(proposal(resnet32((3, 16, 16)))).approved is True  # 3x3 ResNet blocks
+
+    config = tmp_path / "critic.toml"
+    config.write_text(
+        'roles.gates = ["critic", "verifier"]\n'
+        f"knowledge.ideas = [{str(_large_kernel_ideas(tmp_path / 'ideas.yaml'))!r}]\n"
+        "search.max_consecutive_rejections = 2\n"
+        "search.mutation_mix = {fair_idea = 1, pareto = 0, iterative = 0}\n"
+    )
+    run_dir = tmp_path / "run"
+    result = run_cli("run", "--run-dir", str(run_dir), "--config", str(config), "--budget", "3", "--epochs", "1", "-q",
+                     cwd=project, timeout=500)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    trace = read_trace(run_dir)
+    critic_steps = [
+        e for e in trace if e["event"] == "role_step" and e["role"] == "critic" and e["candidate"] == "0001"
+    ]
+    mutations = [e for e in trace if e["event"] == "role_step" and e["role"] == "mutation" and e["candidate"] == "0001"]
+    # 1. the critic refused the 7x7 proposal, 2. it was sent back, 3. it came back with a different edit
+    assert critic_steps[0]["code"] == "too_slow" and "kernel" in critic_steps[0]["message"]
+    assert critic_steps[0]["decided"] == "sent back (review retry 1/1): too_slow"
+    assert len(mutations) == 2 and mutations[1]["given"].endswith("after too_slow")
+    assert mutations[1]["decided"] != mutations[0]["decided"]
+    assert critic_steps[1]["given"].startswith(mutations[1]["decided"])
+    summary = read_summary(run_dir)
+    first = next(c for c in summary["candidates"] if c["id"] == "0001")
+    assert first["status"] == "rejected" and first["reason"].startswith("critic: too_slow")
+    feedback = [e for e in trace if e["event"] == "role_step" and e["role"] == "feedback" and e["candidate"] is None]
+    assert any("0001: " in e["decided"] and "vetoed" in e["decided"] for e in feedback)
