@@ -14,8 +14,8 @@ from typing import Any
 from agents.base import GateRole, Role, RoleContext
 from agents.llm import make_chat_model
 from agents.registry import RoleRegistryError, get_role
-from fairnad_tools.datasets import DatasetInfo, dataset_info
-from fairnad_tools.executor import Executor, LocalExecutor
+from fairnad_tools.data import DatasetInfo, dataset_info
+from fairnad_tools.train.executor import Executor, LocalExecutor
 from graph.settings import FairNADSettings
 from graph.store import RunStore
 from graph.trace import TraceWriter
