@@ -11,7 +11,7 @@ second refinement for ``iterative``; a downscale whenever the result is over bud
 gate said so.
 
 Built-in policy (no LLM): typed transformations of the architecture spec
-(:mod:`fairnad_tools.arch.transforms`) rendered by :func:`fairnad_tools.arch.render`.
+(:mod:`fairnad_tools.arch.edits`, :mod:`~fairnad_tools.arch.budget`, :mod:`~fairnad_tools.arch.realise`) rendered by :func:`fairnad_tools.arch.render`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from pydantic import BaseModel, Field
 from agents.base import Role
 from agents.registry import register_role
 from fairnad_tools.arch import ArchSpec, EditRefused, Transformation, apply_idea, downscale, realisable, render, seed
-from fairnad_tools.arch.transforms import GENERIC, change_hyperparameter, scale_up, swap_module
+from fairnad_tools.arch.budget import scale_up
+from fairnad_tools.arch.edits import GENERIC, change_hyperparameter, swap_module
 
 
 class MutationFailed(RuntimeError):
