@@ -13,11 +13,6 @@ below (the order of the imports is the order in which ``--dataset`` lists them).
 any of this package's modules registers every built-in dataset.
 """
 
-# The built-in datasets, one entry each: importing a module registers its datasets.
-from fairnad_tools.data import (
-    cifar,  # noqa: E402, F401
-    digits,  # noqa: E402, F401, I001
-)
 from fairnad_tools.data.registry import (
     DATASETS,
     SPLIT_SEED,
@@ -32,6 +27,13 @@ from fairnad_tools.data.registry import (
     load_dataset,
     register_dataset,
 )
+
+# The built-in datasets, one entry each, in the order --dataset lists them: importing a module
+# registers its datasets.
+# isort: off
+from fairnad_tools.data import digits  # noqa: E402, F401
+from fairnad_tools.data import cifar  # noqa: E402, F401
+# isort: on
 
 __all__ = [
     "DATASETS",
