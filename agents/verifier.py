@@ -15,7 +15,7 @@ from typing import Any
 
 from agents.base import GateRole, Proposal, Review
 from agents.registry import register_role
-from fairnad_tools.datasets import dataset_info
+from fairnad_tools.train import resolve_train_settings
 from fairnad_tools.verify import verify_file
 
 
@@ -58,6 +58,6 @@ class VerifierRole(GateRole):
 
 def _largest_training_batch(settings: Any) -> int:
     """The largest batch training runs: the batch size plus one (a last batch of one image joins
-    the batch before it, :func:`fairnad_tools.train_worker.batch_bounds`)."""
-    batch = settings.train.batch_size or dataset_info(settings.data.dataset).default_batch_size
+    the batch before it, :func:`fairnad_tools.train.worker.batch_bounds`)."""
+    batch = resolve_train_settings(settings.train, settings.data.dataset).batch_size
     return batch + 1

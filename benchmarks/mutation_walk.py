@@ -39,8 +39,10 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.progress import Progress as Bar  # noqa: E402
 
+from fairnad_tools.arch.budget import downscale  # noqa: E402
+from fairnad_tools.arch.realise import apply_idea, realisations, realised  # noqa: E402
 from fairnad_tools.arch.seeds import SEEDS  # noqa: E402
-from fairnad_tools.arch.transforms import EditRefused, apply_idea, downscale, realisations, realised  # noqa: E402
+from fairnad_tools.arch.transformation import EditRefused  # noqa: E402
 from fairnad_tools.arch.wiring import build, render  # noqa: E402
 from fairnad_tools.verify import verify_file  # noqa: E402
 from fairnad_tools.verify.static import check_source  # noqa: E402

@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fairnad_tools import forkserver  # noqa: E402
 from fairnad_tools.arch import apply_idea, render  # noqa: E402
 from fairnad_tools.arch.seeds import resnet32  # noqa: E402
+from fairnad_tools.isolation import forkserver  # noqa: E402
 from fairnad_tools.verify import verify_file  # noqa: E402
 from tests.corpus import cases  # noqa: E402
 

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from fairnad_tools.data import DATASETS, dataset_names
+
 _COUNT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kKmMgG]?)\s*$")
 _SCALE = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
 
@@ -25,7 +27,9 @@ def parse_count(value: object) -> object:
 
 Count = Annotated[int, BeforeValidator(parse_count), Field(gt=0)]
 
-DatasetName = Literal["digits", "cifar10", "cifar100"]
+DatasetName = Literal[dataset_names()]  # type: ignore[valid-type]  # the registry's names, one Literal
+"""The registered dataset names (:mod:`fairnad_tools.data`) as a ``Literal``, so ``--dataset`` lists them."""
+_DATASET_HELP = ", ".join(name if info.info.needs_data_dir else f"{name} (bundled)" for name, info in DATASETS.items())
 
 
 class Section(BaseModel):
@@ -82,5 +86,5 @@ class VerifySettings(Section):
 class DataSettings(Section):
     """Which dataset, and where it lives."""
 
-    dataset: DatasetName = Field(default="digits", description="digits (bundled), cifar10, cifar100")
+    dataset: DatasetName = Field(default="digits", description=_DATASET_HELP)
     data_dir: Path | None = Field(default=None, description="folder holding cifar-10-batches-py/ or cifar-100-python/")

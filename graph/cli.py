@@ -31,7 +31,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from agents.registry import RoleRegistryError
-from fairnad_tools.datasets import DataError, dataset_info
+from fairnad_tools.data import DataError, dataset_info
 from fairnad_tools.settings import DataSettings, TrainSettings, VerifySettings, parse_count
 from graph.settings import SettingsError, example_toml, load_settings, secret_keys, to_toml_data, toml_text
 from graph.store import RunDirError, RunStore

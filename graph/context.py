@@ -14,9 +14,9 @@ from typing import Any
 from agents.base import ExtractorRole, FeedbackRole, GateRole, MutationRole, RoleContext
 from agents.llm import make_chat_model
 from agents.registry import RoleRegistryError, get_role
-from fairnad_tools.datasets import DatasetInfo, dataset_info
-from fairnad_tools.executor import Executor, LocalExecutor
+from fairnad_tools.data import DatasetInfo, dataset_info
 from fairnad_tools.spaces import SearchSpace, make_space
+from fairnad_tools.train.executor import Executor, LocalExecutor
 from graph.settings import FairNADSettings
 from graph.store import RunStore
 from graph.strategies import Strategy, get_strategy

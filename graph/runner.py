@@ -17,7 +17,7 @@ from typing import Any, cast
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
-from fairnad_tools.datasets import check_dataset
+from fairnad_tools.data import check_dataset
 from fairnad_tools.io import atomic_write_text
 from graph import version
 from graph.builder import build_graph
@@ -89,7 +89,7 @@ def check_device(device: str) -> None:
     """Refuse ``train.device = "cuda"`` when torch sees no CUDA GPU; ``auto`` and ``cpu`` always pass.
 
     Without this check every candidate would fail in its training worker, after the run
-    folder exists (``fairnad_tools.train_worker`` raises the same fault there).
+    folder exists (``fairnad_tools.train.worker`` raises the same fault there).
     Raises :class:`SettingsError` with the fix.
     """
     if device != "cuda":
@@ -117,7 +117,7 @@ def preflight(settings: FairNADSettings, *, bank_kept: bool = False) -> None:
     In order, cheapest first: the seed model, the configured roles and the knowledge they
     load (template, idea files), the embedding model (present offline), the training device
     and threads, then the dataset's files and content
-    (:func:`fairnad_tools.datasets.check_dataset`). Called before a run folder is created
+    (:func:`fairnad_tools.data.check_dataset`). Called before a run folder is created
     and again when a run is resumed (the machine or the data may have changed since); a
     resumed run that keeps its idea bank (``bank_kept``) never reads the idea files again.
     Raises :class:`SettingsError`, :class:`RoleRegistryError`, ``TemplateError``,

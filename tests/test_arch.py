@@ -15,18 +15,12 @@ from pydantic import ValidationError
 
 from fairnad_tools.arch import render
 from fairnad_tools.arch import wiring as build_module
+from fairnad_tools.arch.budget import downscale, measure, scale_up
+from fairnad_tools.arch.edits import GENERIC
+from fairnad_tools.arch.realise import apply_idea, realisations, realised
 from fairnad_tools.arch.seeds import SEEDS, convnext, mobilenetv2, resnet32
 from fairnad_tools.arch.spec import ArchSpec, BlockSpec, HeadSpec, StageSpec, StemSpec
-from fairnad_tools.arch.transforms import (
-    GENERIC,
-    EditRefused,
-    apply_idea,
-    downscale,
-    measure,
-    realisations,
-    realised,
-    scale_up,
-)
+from fairnad_tools.arch.transformation import EditRefused
 from fairnad_tools.arch.wiring import build
 from fairnad_tools.measure import count_macs, count_params
 from fairnad_tools.verify import verify_file

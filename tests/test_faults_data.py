@@ -22,14 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fairnad_tools.data import load_dataset
-from fairnad_tools.datasets import (
-    DataError,
-    check_dataset,
-    check_stratified_halves,
-    read_cifar,
-    read_cifar_batch,
-)
+from fairnad_tools.data import DataError, check_dataset, load_dataset
+from fairnad_tools.data.cifar import check_stratified_halves, read_cifar, read_cifar_batch
 from tests.conftest import ROOT, read_summary, run_cli
 
 pytestmark = pytest.mark.timeout(300)
@@ -383,7 +377,7 @@ def test_the_split_check_agrees_with_scikit_learn(seed):
 def test_the_pre_run_check_does_not_import_torch(tmp_path):
     make_cifar10(tmp_path)
     code = (
-        "import sys; from fairnad_tools.datasets import check_dataset; "
+        "import sys; from fairnad_tools.data import check_dataset; "
         f"check_dataset('cifar10', {str(tmp_path)!r}); print(sorted(m for m in sys.modules if m.split('.')[0] "
         "in ('torch', 'sklearn', 'torchvision')))"
     )

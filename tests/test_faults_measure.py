@@ -14,7 +14,7 @@ from torch import nn
 
 from fairnad_tools.measure import measure
 from fairnad_tools.train import TrainJob, train_candidate
-from fairnad_tools.train_worker import batch_bounds
+from fairnad_tools.train.worker import batch_bounds
 from fairnad_tools.verify import verify_file
 from tests.conftest import read_summary, run_cli
 

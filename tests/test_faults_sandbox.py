@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from fairnad_tools import forkserver
-from fairnad_tools.proc import CappedOutput, child_env, run_python_module
+from fairnad_tools.isolation import forkserver
+from fairnad_tools.isolation.launch import run_python_module
+from fairnad_tools.isolation.proc import CappedOutput, child_env
 from fairnad_tools.train import TrainJob, train_candidate
 from fairnad_tools.verify import verify_file
 from tests.conftest import run_cli
@@ -148,7 +149,7 @@ LAZY_PROBE = textwrap.dedent(
     from torch import nn
     import torch.nn.functional as F
     import torch.utils.checkpoint
-    from fairnad_tools.sandbox import MARK, install_guard
+    from fairnad_tools.isolation.guard import MARK, install_guard
 
     seen, passed = Counter(), Counter()  # every audit event, before the guard and after it
     sys.addaudithook(lambda ev, args: seen.update([ev]))
@@ -234,7 +235,7 @@ REFUSAL_PROBE = textwrap.dedent(
     import importlib.machinery, importlib.util, marshal, os, py_compile, sys
     from importlib import _bootstrap_external
     from pathlib import Path
-    from fairnad_tools.sandbox import MARK, install_guard
+    from fairnad_tools.isolation.guard import MARK, install_guard
 
     work = Path(sys.argv[1])
     (work / "planted.py").write_text("VALUE = 'from source'\\n")
@@ -296,7 +297,7 @@ ABOVE_INSTALLATION_PROBE = textwrap.dedent(
     import sys
     from pathlib import Path
     import torch
-    from fairnad_tools.sandbox import install_guard
+    from fairnad_tools.isolation.guard import install_guard
 
     # a candidate saved in a folder that holds the Python installation (a project with its .venv)
     above = Path(sys.prefix).resolve().parent

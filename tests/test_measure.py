@@ -591,7 +591,7 @@ def test_the_tracer_and_counter_accept_nested_sparse_complex_and_quantized_tenso
 
 # -- lazy modules: counted after the first forward, in the trainer too ---------------------------------------------------
 def test_lazy_modules_are_materialised_before_counting_and_the_optimizer():
-    from fairnad_tools.train_worker import materialise
+    from fairnad_tools.train.worker import materialise
 
     fresh = nn.Sequential(nn.Flatten(), nn.LazyLinear(5), nn.BatchNorm1d(5))
     assert measure(fresh, (2, 2, 2), images=1).size.total == 8 * 5 + 5 + 10  # measure gives them shapes itself

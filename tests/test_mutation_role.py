@@ -7,8 +7,8 @@ import pytest
 from agents.base import RoleContext
 from agents.mutation import BuiltinMutation, MutationFailed, MutationRequest
 from fairnad_tools.arch import ArchSpec
+from fairnad_tools.arch.budget import measure
 from fairnad_tools.arch.seeds import resnet32
-from fairnad_tools.arch.transforms import measure
 from graph.settings import FairNADSettings
 
 ROLE = BuiltinMutation(RoleContext(settings=FairNADSettings()))

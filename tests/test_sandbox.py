@@ -26,7 +26,7 @@ def run_probe(source: str, *args: object, env: dict[str, str] | None = None) -> 
 
 
 def _landlock_abi() -> int:
-    from fairnad_tools.landlock import abi_version
+    from fairnad_tools.isolation.landlock import abi_version
 
     return abi_version()
 
@@ -86,7 +86,7 @@ GUARD_PROBE = textwrap.dedent(
     """
     import os, socket, subprocess, sys
     from pathlib import Path
-    from fairnad_tools.sandbox import MARK, install_guard
+    from fairnad_tools.isolation.guard import MARK, install_guard
 
     work = Path(sys.argv[1])
     install_guard(write=[work])
@@ -143,7 +143,7 @@ LANDLOCK_PROBE = textwrap.dedent(
     """
     import os, socket, sys
     from pathlib import Path
-    from fairnad_tools.landlock import restrict
+    from fairnad_tools.isolation.landlock import restrict
 
     work = Path(sys.argv[1])
     print("abi", restrict(read=[], write=[work]))
@@ -184,7 +184,7 @@ NATIVE_PROBE = textwrap.dedent(
     """
     import ctypes, sys
     from pathlib import Path
-    from fairnad_tools.sandbox import install_guard
+    from fairnad_tools.isolation.guard import install_guard
 
     work = Path(sys.argv[1])
     libc = ctypes.CDLL(None, use_errno=True)
@@ -213,8 +213,8 @@ FALLBACK_PROBE = textwrap.dedent(
     """
     import logging, sys
     from pathlib import Path
-    import fairnad_tools.landlock as landlock
-    from fairnad_tools.sandbox import MARK, install_guard
+    import fairnad_tools.isolation.landlock as landlock
+    from fairnad_tools.isolation.guard import MARK, install_guard
 
     def refused(*args, **kwargs):
         raise OSError(1, "landlock_restrict_self failed")

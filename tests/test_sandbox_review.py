@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from fairnad_tools.proc import child_env, scrub_secrets
+from fairnad_tools.isolation.proc import child_env, scrub_secrets
 from fairnad_tools.verify.static import check_source
 from tests.conftest import ROOT, run_cli
 from tests.test_sandbox import needs_landlock, run_probe
@@ -51,7 +51,7 @@ PROC_PROBE = textwrap.dedent(
     import torch
     from torch import nn
     from fairnad_tools.measure import count_macs
-    from fairnad_tools.sandbox import MARK, install_guard
+    from fairnad_tools.isolation.guard import MARK, install_guard
 
     work, project = Path(sys.argv[1]), Path(sys.argv[2])
     # another process of the same user, with a secret in its environment (ends when our stdin pipe closes)
@@ -135,7 +135,7 @@ NATIVE_PROC_PROBE = textwrap.dedent(
     """
     import json, os, sys
     from pathlib import Path
-    from fairnad_tools.landlock import restrict
+    from fairnad_tools.isolation.landlock import restrict
 
     pid = os.fork()  # as the fork server does: the child confines itself, after the fork
     if pid == 0:
@@ -172,7 +172,7 @@ def test_landlock_gives_a_forked_child_its_own_proc_folder_only(tmp_path):
 
 
 def test_a_read_root_that_would_expose_other_processes_is_not_granted():
-    from fairnad_tools.landlock import exposes_other_processes
+    from fairnad_tools.isolation.landlock import exposes_other_processes
 
     assert exposes_other_processes("/proc") and exposes_other_processes("/")
     assert exposes_other_processes("/proc/1") and exposes_other_processes("/proc/1/environ")
@@ -196,7 +196,7 @@ def test_no_child_environment_holds_a_secret(monkeypatch):
 DUMPABLE_PROBE = textwrap.dedent(
     """
     import ctypes, subprocess, sys
-    from fairnad_tools.proc import hide_from_same_user
+    from fairnad_tools.isolation.proc import hide_from_same_user
 
     libc = ctypes.CDLL(None)
     before = libc.prctl(3, 0, 0, 0, 0)  # PR_GET_DUMPABLE
@@ -511,7 +511,7 @@ def test_escapes_and_string_evaluation_are_refused(name):
 DATACLASS_PROBE = textwrap.dedent(
     """
     import dataclasses, sys, typing
-    from fairnad_tools.sandbox import MARK, install_guard
+    from fairnad_tools.isolation.guard import MARK, install_guard
 
     install_guard(read=[], write=[sys.argv[1]])
 
@@ -549,7 +549,7 @@ FILE_ROOT_PROBE = textwrap.dedent(
     """
     import ctypes, os, sys
     from pathlib import Path
-    from fairnad_tools.sandbox import MARK, install_guard
+    from fairnad_tools.isolation.guard import MARK, install_guard
 
     folder = Path(sys.argv[1])
     (folder / "out").mkdir()

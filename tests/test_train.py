@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fairnad_tools.data import load_dataset
-from fairnad_tools.datasets import DataError, check_dataset
+from fairnad_tools.data import DataError, check_dataset, load_dataset
 from fairnad_tools.train import TrainJob, train_candidate
 
 TINY = """import torch

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -27,15 +27,25 @@ Downsample = Literal["block", "strided_conv", "pool", "patch_merging", "none"]
 StemKind = Literal["conv", "patchify", "overlapping_patch"]
 Pooling = Literal["avg", "max", "avgmax"]
 
+# The Literals above are the single spelling of each vocabulary: the wiring registries
+# (arch/wiring.py) must have exactly their values as keys (tests/test_vocabulary.py), and the
+# swap tables of the edits (arch/edits.py) are derived from them with choices().
+
+
+def choices(literal: Any) -> tuple[Any, ...]:
+    """The values of a ``Literal`` vocabulary, in the order written (``choices(Norm)``)."""
+    return get_args(literal)
+
+
 STRIDING_KINDS = frozenset({"basic", "bottleneck", "inverted_residual"})
+"""Block kinds that can stride and hold a projection shortcut or a multi-branch mixer."""
+_SPATIAL_MIXERS = frozenset(choices(Mixer)) - {"attention"}
 MIXERS_BY_KIND: dict[str, frozenset[str]] = {
-    "basic": frozenset({"conv", "depthwise", "dilated", "large_kernel", "grouped", "pool"}),
-    "bottleneck": frozenset({"conv", "depthwise", "dilated", "large_kernel", "grouped", "pool"}),
-    "inverted_residual": frozenset({"conv", "depthwise", "dilated", "large_kernel", "grouped", "pool"}),
-    "convnext": frozenset({"conv", "depthwise", "dilated", "large_kernel", "grouped", "pool"}),
+    **{kind: _SPATIAL_MIXERS for kind in ("basic", "bottleneck", "inverted_residual", "convnext")},
     "transformer": frozenset({"attention"}),
     "metaformer": frozenset({"pool", "attention", "depthwise", "large_kernel"}),
 }
+"""Block kind -> the mixers it can hold (every kind of :data:`BlockKind` is a key)."""
 DEFAULT_EXPANSION = {
     "basic": 1.0, "bottleneck": 0.25, "inverted_residual": 4.0, "convnext": 4.0, "transformer": 2.0, "metaformer": 4.0,
 }  # fmt: skip

@@ -7,6 +7,7 @@ factories; :func:`plan` wires a whole :class:`ArchSpec` into a :class:`Plan` tha
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from torch import nn
@@ -26,7 +27,24 @@ from fairnad_tools.arch.plan import (
     partial,
     torch_nn,
 )
-from fairnad_tools.arch.spec import ArchSpec, BlockSpec, StageSpec
+from fairnad_tools.arch.spec import (
+    STRIDING_KINDS,
+    Activation,
+    ArchSpec,
+    AttentionKind,
+    BlockKind,
+    BlockSpec,
+    Branches,
+    Downsample,
+    Fusion,
+    Mixer,
+    Norm,
+    Pooling,
+    Recalibration,
+    StageSpec,
+    StemKind,
+    choices,
+)
 
 NORMS: dict[str, Ref] = {
     "batch": torch_nn("BatchNorm2d"),
@@ -79,41 +97,94 @@ POOLS: dict[str, Node] = {
 IDENTITY = torch_nn("Identity")
 
 
-def mixer(block: BlockSpec, *, channels: int | None = None) -> Node:
-    """Factory of the spatial mixer, called ``mixer(in_ch, out_ch, stride)``.
+# Mixer and multi-branch factories: (block, bound arguments, keeps-width) -> the mixer's factory.
+MixerFactory = Callable[[BlockSpec, dict[str, int], bool], Node]
 
-    With ``channels`` (ConvNeXt and MetaFormer blocks, which keep the width) the factory
-    is called ``mixer(channels)`` and the other arguments are bound here.
-    """
+
+def _attention_mixer(block: BlockSpec, bound: dict[str, int], same_width: bool) -> Node:
+    kwargs = {"heads": block.heads} | ({"window": block.window} if block.attention == "windowed" else {})
+    return partial(ATTENTIONS[block.attention], **kwargs)
+
+
+def _depthwise_mixer(block: BlockSpec, bound: dict[str, int], same_width: bool) -> Node:
+    if same_width:
+        return partial(lib(L.DepthwiseConv), **bound, kernel_size=block.kernel_size)
+    return partial(lib(L.DepthwiseSeparable), **bound, kernel_size=block.kernel_size)
+
+
+def _grouped_mixer(block: BlockSpec, bound: dict[str, int], same_width: bool) -> Node:
     k = block.kernel_size
-    same_width = block.kind in ("convnext", "metaformer", "inverted_residual")
-    if block.branches == "split_transform_merge":
-        return partial(lib(L.SplitTransformMerge), kernel_size=k, cardinality=block.groups)
-    if block.branches == "multi_kernel":
-        return partial(lib(L.MultiKernel), fusion=FUSIONS[block.fusion])
-    if block.branches == "reparam":
-        return partial(lib(L.RepConv), norm=NORMS[block.norm])
-    if block.mixer == "attention":
-        kwargs = {"heads": block.heads} | ({"window": block.window} if block.attention == "windowed" else {})
-        return partial(ATTENTIONS[block.attention], **kwargs)
-    bound = {"out_ch": channels} if channels is not None else {}
-    if block.mixer == "conv":
-        return partial(lib(L.ConvKxK), **bound, kernel_size=k)
-    if block.mixer == "depthwise":
-        if same_width:
-            return partial(lib(L.DepthwiseConv), **bound, kernel_size=k)
-        return partial(lib(L.DepthwiseSeparable), **bound, kernel_size=k)
-    if block.mixer == "dilated":
-        return partial(lib(L.DilatedConv), **bound, kernel_size=3)
-    if block.mixer == "large_kernel":
-        return partial(lib(L.LargeKernelConv), **bound, kernel_size=k)
-    if block.mixer == "pool":
-        return partial(lib(L.PoolMixer), **bound)
     if block.shuffle:
         grouped = partial(lib(L.GroupedConv), kernel_size=k, groups=block.groups)
         after = partial(lib(L.ChannelShuffle), groups=block.groups)
         return partial(lib(L.MixerThen), **bound, mixer=grouped, after=after)
     return partial(lib(L.GroupedConv), **bound, kernel_size=k, groups=block.groups)
+
+
+MIXERS: dict[str, MixerFactory] = {
+    "conv": lambda b, bound, _: partial(lib(L.ConvKxK), **bound, kernel_size=b.kernel_size),
+    "depthwise": _depthwise_mixer,
+    "dilated": lambda b, bound, _: partial(lib(L.DilatedConv), **bound, kernel_size=3),
+    "large_kernel": lambda b, bound, _: partial(lib(L.LargeKernelConv), **bound, kernel_size=b.kernel_size),
+    "grouped": _grouped_mixer,
+    "pool": lambda b, bound, _: partial(lib(L.PoolMixer), **bound),
+    "attention": _attention_mixer,
+}
+"""Spec ``mixer`` value -> the factory of that mixer (keys: the values of :data:`~fairnad_tools.arch.spec.Mixer`)."""
+BRANCHES: dict[str, MixerFactory] = {
+    "split_transform_merge": lambda b, bound, _: partial(
+        lib(L.SplitTransformMerge), kernel_size=b.kernel_size, cardinality=b.groups
+    ),
+    "multi_kernel": lambda b, bound, _: partial(lib(L.MultiKernel), fusion=FUSIONS[b.fusion]),
+    "reparam": lambda b, bound, _: partial(lib(L.RepConv), norm=NORMS[b.norm]),
+}
+"""Spec ``branches`` value -> the multi-branch module replacing the mixer (``single``: the mixer itself)."""
+
+
+def mixer(block: BlockSpec, *, channels: int | None = None) -> Node:
+    """Factory of the spatial mixer, called ``mixer(in_ch, out_ch, stride)``.
+
+    With ``channels`` (ConvNeXt and MetaFormer blocks, which keep the width) the factory
+    is called ``mixer(channels)`` and the other arguments are bound here. A multi-branch
+    block (``branches`` other than ``single``) takes its module from :data:`BRANCHES`,
+    others from :data:`MIXERS`.
+    """
+    same_width = block.kind in ("convnext", "metaformer", "inverted_residual")
+    bound = {"out_ch": channels} if channels is not None else {}
+    if block.branches != "single":
+        return BRANCHES[block.branches](block, bound, same_width)
+    return MIXERS[block.mixer](block, bound, same_width)
+
+
+_NO_MODULE = {"none", "single", "block"}  # spec values that mean "no module here"
+VOCABULARIES: dict[str, tuple[tuple[str, ...], Mapping[str, object]]] = {
+    name: (tuple(v for v in choices(literal) if v not in _NO_MODULE), registry)
+    for name, literal, registry in (
+        ("BlockKind", BlockKind, BLOCKS),
+        ("Mixer", Mixer, MIXERS),
+        ("Branches", Branches, BRANCHES),
+        ("Norm", Norm, NORMS),
+        ("Activation", Activation, ACTIVATIONS),
+        ("Recalibration", Recalibration, RECALIBRATIONS),
+        ("AttentionKind", AttentionKind, ATTENTIONS),
+        ("Fusion", Fusion, FUSIONS),
+        ("StemKind", StemKind, STEMS),
+        ("Downsample", Downsample, DOWNSAMPLES),
+        ("Pooling", Pooling, POOLS),
+    )
+}
+"""Spec ``Literal`` name -> (its values that name a module, the registry that must have exactly those keys)."""
+
+
+def vocabulary_gaps() -> list[str]:
+    """Every value in a spec ``Literal`` without a registry entry, and every registry key the spec
+    cannot write, one line each (``Norm: 'instance' is in the spec but not in the registry``); empty
+    when the spec and the registries agree."""
+    gaps = []
+    for name, (values, registry) in VOCABULARIES.items():
+        gaps += [f"{name}: {v!r} is in the spec but not in the registry" for v in values if v not in registry]
+        gaps += [f"{name}: {k!r} is in the registry but not in the spec" for k in registry if k not in values]
+    return gaps
 
 
 def tail(block: BlockSpec) -> Node:
@@ -152,7 +223,7 @@ def _is_partial(node: Node) -> bool:
 
 def _block_call(block: BlockSpec, in_ch: int, out_ch: int, stride: int, wiring: _Wiring, force_identity: bool) -> Node:
     norm, act = NORMS[block.norm], ACTIVATIONS[block.activation]
-    if block.kind in ("basic", "bottleneck", "inverted_residual"):
+    if block.kind in STRIDING_KINDS:
         kwargs = {"mixer": mixer(block), "norm": norm, "act": act, "tail": tail(block)}
         if block.kind != "basic":
             kwargs["expansion"] = block.hidden_ratio
@@ -180,7 +251,7 @@ def _stage(stage: StageSpec, in_ch: int, wiring: _Wiring) -> Node:
     elif stage.downsample != "none":
         modules.append(call(DOWNSAMPLES[stage.downsample], in_ch, stage.width, norm=norm))
         in_ch = stage.width
-    elif in_ch != stage.width and (stage.block_at(0).kind not in ("basic", "bottleneck", "inverted_residual")
+    elif in_ch != stage.width and (stage.block_at(0).kind not in STRIDING_KINDS
                                    or stage.block.shortcut == "dense"):  # fmt: skip
         modules.append(call(lib(L.ChannelProjection), in_ch, stage.width, norm=norm))
         in_ch = stage.width

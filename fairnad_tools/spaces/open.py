@@ -12,7 +12,7 @@ from collections.abc import Collection
 from typing import Any
 
 from fairnad_tools.arch import SEEDS, ArchSpec, EditRefused, apply_idea, downscale, realisable, render, scale_up, seed
-from fairnad_tools.arch.transforms import GENERIC, change_hyperparameter, swap_module
+from fairnad_tools.arch.edits import GENERIC, change_hyperparameter, swap_module
 from fairnad_tools.spaces import Budget, SearchSpace, register_space
 
 

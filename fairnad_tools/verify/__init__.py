@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from fairnad_tools.io import read_json
-from fairnad_tools.proc import run_python_module
+from fairnad_tools.isolation.launch import run_python_module
 from fairnad_tools.verify.report import VerifyReport, stored_weights_text
 from fairnad_tools.verify.static import check_file
 

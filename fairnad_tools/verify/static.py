@@ -41,7 +41,7 @@ The rules, and why they hold:
 * **Docstrings** (the first string of a module, class or function) are never executed, so
   the words in them are not checked; every other string that names an escape is refused.
 
-The static check is the first line; the run-time guard (:mod:`fairnad_tools.sandbox`) and
+The static check is the first line; the run-time guard (:mod:`fairnad_tools.isolation.guard`) and
 Landlock confine whatever it cannot see.
 """
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from fairnad_tools.io import atomic_write_json
+from fairnad_tools.isolation.guard import MARK, install_guard, load_candidate
 from fairnad_tools.measure import (
     Measurement,
     measure,
@@ -28,7 +29,6 @@ from fairnad_tools.measure import (
     unregistered_state,
     warm_up,
 )
-from fairnad_tools.sandbox import MARK, install_guard, load_candidate
 
 
 def _set_limits(memory_mb: int, cpu_seconds: int) -> None:

@@ -10,30 +10,20 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from fairnad_tools.datasets import dataset_info
-from fairnad_tools.train import TrainJob, TrainResult, train_candidate
+from fairnad_tools.train import TrainJob, TrainResult, job_for, train_candidate
 from graph.context import RunContext
 from graph.state import CandidateRecord, RunState, counted, trained
 
 
 def make_job(ctx: RunContext, cid: str) -> TrainJob:
     settings = ctx.settings
-    info = dataset_info(settings.data.dataset)
-    return TrainJob(
+    return job_for(
+        settings.train,
+        settings.data,
         candidate_id=cid,
         model_path=ctx.store.candidate_dir(cid) / "model.py",
         out_dir=ctx.store.candidate_dir(cid),
-        dataset=settings.data.dataset,
-        data_dir=settings.data.data_dir,
-        epochs=settings.train.epochs or info.default_epochs,
-        batch_size=settings.train.batch_size or info.default_batch_size,
-        lr=settings.train.lr or info.default_lr,
-        momentum=settings.train.momentum,
-        weight_decay=settings.train.weight_decay,
-        device=settings.train.device,
         seed=settings.search.seed,
-        threads=settings.train.threads,
-        time_limit_s=settings.train.time_limit_s,
     )
 
 

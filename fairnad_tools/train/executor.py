@@ -18,6 +18,11 @@ R = TypeVar("R")
 
 
 class Executor(ABC):
+    """Runs the independent jobs of a round; subclasses implement :meth:`map`.
+
+    ``name`` is the key under which :data:`EXECUTORS` (and :func:`make_executor`) know it.
+    """
+
     name: str = ""
 
     @abstractmethod
@@ -42,6 +47,7 @@ EXECUTORS: dict[str, type[Executor]] = {"local": LocalExecutor}
 
 
 def make_executor(name: str) -> Executor:
+    """A new executor of the kind ``name``; raises ``ValueError`` listing the valid names."""
     try:
         return EXECUTORS[name]()
     except KeyError:

@@ -1,4 +1,4 @@
-"""Training child process: ``python -m fairnad_tools.train_worker --job train_job.json``.
+"""Training child process: ``python -m fairnad_tools.train.worker --job train_job.json``.
 
 SGD with Nesterov momentum, cosine learning-rate decay to zero, label-preserving
 augmentation (random crop with padding; horizontal flip where it preserves labels), the
@@ -30,9 +30,10 @@ from torch import nn
 
 from fairnad_tools.data import DataError, dataset_info, load_dataset
 from fairnad_tools.io import atomic_write_json
+from fairnad_tools.isolation.guard import install_guard, load_candidate
 from fairnad_tools.measure import model_size
-from fairnad_tools.sandbox import install_guard, load_candidate
-from fairnad_tools.train import TrainJob, TrainResult, file_sha256
+from fairnad_tools.train.job import TrainJob
+from fairnad_tools.train.result import TrainResult, file_sha256
 
 
 def log(message: str) -> None:
@@ -199,7 +200,7 @@ def _failure(job: TrainJob, reason: str, start: float) -> TrainResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fairnad_tools.train_worker")
+    parser = argparse.ArgumentParser(prog="fairnad_tools.train.worker")
     parser.add_argument("--job", required=True, type=Path)
     args = parser.parse_args(argv)
     job = TrainJob.model_validate(json.loads(args.job.read_text()))

@@ -16,7 +16,7 @@ holds them, with its ``.git``, runs, settings and notes), and the folder of any 
 top-level module it imported before the guard; the folders its caller grants (the
 candidate's, a data folder); a few device and time-zone files; and below ``/proc`` and
 ``/sys`` only its own ``/proc/<pid>`` folder and the CPU and memory information libraries
-read (:func:`fairnad_tools.landlock.process_read_roots`). ``/proc/<pid>`` of any other
+read (:func:`fairnad_tools.isolation.landlock.process_read_roots`). ``/proc/<pid>`` of any other
 process (the environment of the FairNAD process that holds the API key, of a shell, of a
 sibling) is refused, here and by Landlock, which also stops native code; ``sys.path``
 entries are not granted as such (the project folder is on the children's ``PYTHONPATH``).
@@ -44,7 +44,7 @@ the installation itself) are removed from ``sys.path``, so no import can pick up
 placed there. Whatever a trusted module
 does once imported (open files, start processes, open sockets, load native libraries, set
 environment variables) still meets every other refusal, and Landlock
-(:mod:`fairnad_tools.landlock`) confines native code.
+(:mod:`fairnad_tools.isolation.landlock`) confines native code.
 
 One lazy import has side effects the guard must refuse: ``torch._dynamo`` (pulled in by
 ``torch.utils.checkpoint`` and other helpers) creates torch's compile-cache folders in the
@@ -117,14 +117,14 @@ _PATH_EVENTS = {
 }
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 # Outside the code and the allowed folders a candidate may read only these, and what
-# fairnad_tools.landlock.process_read_roots() names below /proc and /sys (its own /proc folder, CPU and
+# fairnad_tools.isolation.landlock.process_read_roots() names below /proc and /sys (its own /proc folder, CPU and
 # memory information): never /proc/<pid> of another process, never the project folder as a whole.
 _SYSTEM_READ_ROOTS = ("/dev/null", "/dev/urandom", "/dev/shm", "/etc/localtime", "/usr/share/zoneinfo")
 # Directory listings are reads too (os.listdir, os.scandir, and glob and os.walk through them).
 _LIST_EVENTS = frozenset({"os.listdir", "os.scandir"})
 
 FAIRNAD_PACKAGES = ("fairnad_tools", "agents", "graph", "knowledge")
-_PROJECT = Path(__file__).resolve().parent.parent
+_PROJECT = Path(__file__).resolve().parents[2]
 
 
 def _inside(path: Path, roots: Iterable[Path]) -> bool:
@@ -177,7 +177,7 @@ def _imported_code_roots(known: list[Path]) -> set[Path]:
 
 def _default_read_roots() -> list[Path]:
     """What every guarded worker may read: the code it runs and the system files libraries need."""
-    from fairnad_tools.landlock import process_read_roots
+    from fairnad_tools.isolation.landlock import process_read_roots
 
     code = [r.resolve() for r in _installation_roots() | _package_roots()]
     roots = set(code) | _imported_code_roots(code)
@@ -305,7 +305,7 @@ def _drop_untrusted_import_paths(trusted: _TrustedCode, readable: list[Path]) ->
 
 def _allowed_extra_roots(paths: Iterable[str | os.PathLike[str]], what: str) -> list[Path]:
     """The caller's extra roots, resolved; one that would expose other processes is dropped, with a warning."""
-    from fairnad_tools.landlock import exposes_other_processes
+    from fairnad_tools.isolation.landlock import exposes_other_processes
 
     roots = []
     for raw in paths:
@@ -340,7 +340,7 @@ def install_guard(
     _drop_untrusted_import_paths(trusted, read_roots + write_roots)
     abi = 0
     if kernel:
-        from fairnad_tools.landlock import restrict
+        from fairnad_tools.isolation.landlock import restrict
 
         try:
             abi = restrict(read=read_roots, write=write_roots)

@@ -1,9 +1,11 @@
-"""The dataset catalogue, the CIFAR reader and the pre-run check (numpy and pickle, no torch).
+"""``cifar10`` / ``cifar100``: the CIFAR reader, the pre-run check and the diagnosis of a wrong folder.
 
-Splitting and tensors live in :mod:`fairnad_tools.data`; this module stays light so that the
-CLI can validate a dataset before a run directory exists and before torch is imported. The
-training worker's loader reads the files through :func:`read_cifar` here, so the pre-run check
-and training cannot disagree about what a valid folder is.
+Read from a local folder in torchvision's format (``cifar-10-batches-py/`` or
+``cifar-100-python/``, or that folder itself) by :func:`read_cifar`, the reader the pre-run
+check uses too, so the check and training cannot disagree about what a valid folder is. Split
+as NAS-Bench-201 does for search: CIFAR-10's train set halved into 25k train / 25k valid, the
+10k test set for test; CIFAR-100 the full 50k train set, the test set halved into 5k valid /
+5k test. Reading needs numpy and pickle only; torch is imported by :meth:`Cifar.load` alone.
 
 The format is torchvision's "python version" of CIFAR (``torchvision/datasets/cifar.py``):
 pickled dicts read with ``pickle.load(f, encoding="latin1")``, ``entry["data"]`` an N x 3072
@@ -28,39 +30,23 @@ from typing import Any
 
 import numpy as np
 
+from fairnad_tools.data.registry import (
+    DataError,
+    Dataset,
+    DatasetInfo,
+    Splits,
+    dataset_info,
+    register_dataset,
+    stratified_split,
+)
+
 logger = logging.getLogger(__name__)
 
-SPLIT_SEED = 20260101  # fixed: splits never depend on the search seed
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 # what a downloaded archive is called once a browser or a tool has renamed or repacked it: the
 # official .tar.gz, .tgz, a .tar (browsers often strip .gz) or a .zip
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
-
-
-class DataError(ValueError):
-    """A dataset is missing or malformed; the message says what was found and how to fix it."""
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What the rest of FairNAD needs to know about a dataset (shapes in channels x H x W)."""
-
-    name: str
-    input_shape: tuple[int, int, int]
-    num_classes: int
-    hflip: bool  # horizontal flip preserves labels (not for digits)
-    default_epochs: int
-    default_batch_size: int
-    default_lr: float
-    needs_data_dir: bool
-
-
-DATASETS: dict[str, DatasetInfo] = {
-    "digits": DatasetInfo("digits", (3, 16, 16), 10, False, 8, 64, 0.05, False),
-    "cifar10": DatasetInfo("cifar10", (3, 32, 32), 10, True, 200, 256, 0.1, True),
-    "cifar100": DatasetInfo("cifar100", (3, 32, 32), 100, True, 200, 256, 0.1, True),
-}
 
 
 @dataclass(frozen=True)
@@ -114,36 +100,11 @@ class CifarArrays:
     test_y: np.ndarray
 
 
-def dataset_info(name: str) -> DatasetInfo:
-    """The catalogue entry of ``name``; raises :class:`DataError` listing the valid names."""
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise DataError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}") from None
-
-
-def check_dataset(name: str, data_dir: Path | None) -> None:
-    """Check, before a run starts, that the dataset can be loaded and split as training will.
-
-    For CIFAR this finds the batch folder (the folder given, or its ``cifar-10-batches-py`` /
-    ``cifar-100-python`` subfolder), reads every batch with the reader training uses
-    (:func:`read_cifar`) and checks that the fixed stratified split can be made. Reading the 60k
-    images of the real dataset takes about a second. Raises :class:`DataError` saying what was
-    found and how to fix it: a folder at the wrong level, an archive not extracted, the other
-    CIFAR, the binary version, images in folders, and truncated or malformed batches by file.
-    """
-    info = dataset_info(name)
-    if not info.needs_data_dir:
-        return
-    arrays = read_cifar(name, data_dir)
-    logger.info("%s: %d train and %d test images in %s", name, len(arrays.train_y), len(arrays.test_y), arrays.folder)
-
-
 def read_cifar(name: str, data_dir: Path | None) -> CifarArrays:
     """Locate and read a CIFAR dataset in torchvision's python format, fully validated.
 
     Returns every train and every test image, (N, 3, 32, 32) uint8, with int64 labels in
-    ``0 .. num_classes - 1``. Raises :class:`DataError` (see :func:`check_dataset`).
+    ``0 .. num_classes - 1``. Raises :class:`DataError` (see :meth:`Cifar.check`).
     """
     info = dataset_info(name)
     layout = CIFAR_LAYOUTS[name]
@@ -157,7 +118,7 @@ def read_cifar(name: str, data_dir: Path | None) -> CifarArrays:
         test_x=np.concatenate([x for x, _ in test]),
         test_y=np.concatenate([y for _, y in test]),
     )
-    # the split that fairnad_tools.data makes: CIFAR-10's train set halved, CIFAR-100's test set
+    # the split that Cifar.load makes: CIFAR-10's train set halved, CIFAR-100's test set
     split, labels = ("train", arrays.train_y) if name == "cifar10" else ("test", arrays.test_y)
     check_stratified_halves(labels, f"{name} {split} set in {folder}")
     return arrays
@@ -615,3 +576,52 @@ def _labels(value: Any, path: Path, key: str) -> np.ndarray:
     if len(labels) and labels.dtype.kind not in "iu":
         raise DataError(f"{path}: '{key}' holds {labels.dtype} values; expected integer class indices")
     return labels.astype(np.int64)
+
+
+# -- the datasets -----------------------------------------------------------------------------------
+class Cifar(Dataset):
+    """A CIFAR dataset read from ``--data-dir`` (3x32x32 inputs, flips preserve labels)."""
+
+    def check(self, data_dir: Path | None) -> None:
+        """Find the batch folder, read every batch (about a second for the real 60k images) and
+        check the fixed stratified split can be made. Raises :class:`DataError` saying what was
+        found and how to fix it: a folder at the wrong level, an archive not extracted, the other
+        CIFAR, the binary version, images in folders, truncated or malformed batches by file.
+        """
+        arrays = read_cifar(self.info.name, data_dir)
+        logger.info(
+            "%s: %d train and %d test images in %s",
+            self.info.name, len(arrays.train_y), len(arrays.test_y), arrays.folder,
+        )  # fmt: skip
+
+    def load(self, data_dir: Path | None) -> Splits:
+        """The NAS-Bench-201 search splits (see the module docstring); raises as :meth:`check` does."""
+        import torch
+
+        arrays = read_cifar(self.info.name, data_dir)  # checks the halves below can be made
+        tx, ty, sx, sy = arrays.train_x, arrays.train_y, arrays.test_x, arrays.test_y
+
+        def t(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a))
+
+        if self.info.name == "cifar10":
+            half = len(ty) // 2
+            tr, va = stratified_split(ty, [half, len(ty) - half])
+            return Splits(t(tx[tr]), t(ty[tr]), t(tx[va]), t(ty[va]), t(sx), t(sy))
+        half = len(sy) // 2
+        va, te = stratified_split(sy, [half, len(sy) - half])
+        return Splits(t(tx), t(ty), t(sx[va]), t(sy[va]), t(sx[te]), t(sy[te]))
+
+
+@register_dataset
+class Cifar10(Cifar):
+    """CIFAR-10: 10 classes; train set halved into train and valid, the test set for test."""
+
+    info = DatasetInfo("cifar10", (3, 32, 32), 10, True, 200, 256, 0.1, True)
+
+
+@register_dataset
+class Cifar100(Cifar):
+    """CIFAR-100: 100 classes; the full train set, the test set halved into valid and test."""
+
+    info = DatasetInfo("cifar100", (3, 32, 32), 100, True, 200, 256, 0.1, True)

@@ -1,6 +1,8 @@
-"""Child processes that die with their parent and leave no secrets behind.
+"""Child-process helpers: children that die with their parent and leave no secrets behind.
 
-Every piece of candidate code (verification, training) runs in a child started here:
+A leaf module: it imports nothing else of :mod:`fairnad_tools.isolation` (the fork server and
+:mod:`fairnad_tools.isolation.launch`, which starts the children, import it). Every piece of
+candidate code (verification, training) runs in a child set up with these helpers:
 its own session (so a timeout kills the whole group), ``PR_SET_PDEATHSIG`` so that it is
 killed when FairNAD dies (even by SIGKILL), a scrubbed environment, a wall-clock limit.
 
@@ -13,7 +15,7 @@ Before the first child starts, FairNAD makes its own process non-dumpable
 API key, are closed to every other process of the same user (a candidate is one: same
 uid), not only to confined workers. The cost: no core dumps of the main process, and a
 debugger or profiler of the same user (gdb, py-spy) cannot attach to it. A worker is
-confined to its own ``/proc`` folder by :mod:`fairnad_tools.sandbox` and Landlock.
+confined to its own ``/proc`` folder by :mod:`fairnad_tools.isolation.guard` and Landlock.
 
 A child's output (stdout and stderr together) always goes through a pipe that FairNAD
 drains while the child runs, so a candidate that prints megabytes never blocks on a full
@@ -33,16 +35,15 @@ import re
 import selectors
 import signal
 import subprocess
-import sys
 import threading
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+"""The folder that holds FairNAD's packages; first on a child's ``PYTHONPATH``."""
 
 # Variables a child may inherit; everything else (API keys, tokens, cloud credentials) is dropped.
 _ENV_ALLOWLIST = (
@@ -175,8 +176,12 @@ class CappedOutput:
             self._file.close()
 
 
-class _Relay:
-    """A thread that drains a pipe's read end into a :class:`CappedOutput` until end of file."""
+class Relay:
+    """A thread that drains a pipe's read end (``read_fd``) into a :class:`CappedOutput` until end of file.
+
+    The thread starts at once; :meth:`finish` waits for it. The caller owns ``read_fd`` and
+    closes it after :meth:`finish`.
+    """
 
     def __init__(self, read_fd: int, sink: CappedOutput) -> None:
         self.read_fd, self.sink = read_fd, sink
@@ -265,8 +270,12 @@ def hide_from_same_user() -> bool:
     return _hidden
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Runs in the child between fork and exec: ask the kernel for SIGKILL when the parent dies."""
+def die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel for SIGKILL when ``parent_pid`` dies; runs in the child (between fork and exec).
+
+    Exits the child at once (status 1) when the parent is already gone. Off Linux it does
+    nothing and the session kill on timeout is the only fallback.
+    """
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -278,7 +287,8 @@ def _die_with_parent(parent_pid: int) -> None:
 
 @dataclass(frozen=True)
 class ChildResult:
-    """What happened to a child process."""
+    """What happened to a child process: exit status (negative: killed by that signal), whether
+    it ran past its limit, wall seconds, and the last characters of its output."""
 
     returncode: int
     timed_out: bool
@@ -287,113 +297,12 @@ class ChildResult:
 
     @property
     def killed_by_signal(self) -> int | None:
+        """The signal number that killed the child, or ``None`` when it exited."""
         return -self.returncode if self.returncode < 0 else None
 
 
-def run_python_module(
-    module: str,
-    args: Sequence[str],
-    *,
-    timeout: float,
-    cwd: str | os.PathLike[str] | None = None,
-    log_path: str | os.PathLike[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    tail_chars: int = 4000,
-    head_bytes: int = OUTPUT_HEAD_BYTES,
-    tail_bytes: int = OUTPUT_TAIL_BYTES,
-) -> ChildResult:
-    """Run ``python -m module args`` in a child; kill its process group after ``timeout`` s.
-
-    Output (stdout and stderr together) is drained while the child runs and capped
-    (:class:`CappedOutput`): its first ``head_bytes`` and last ``tail_bytes`` are appended to
-    ``log_path`` when given; the last ``tail_chars`` characters come back in the result
-    either way. Workers of :data:`fairnad_tools.forkserver.WORKERS` run in a child forked
-    by the fork server when it is enabled, others in a fresh interpreter.
-    """
-    from fairnad_tools.forkserver import WORKERS, get_server
-
-    hide_from_same_user()
-    env = scrub_secrets(env) if env is not None else None
-    sink = CappedOutput(log_path, head_bytes=head_bytes, tail_bytes=tail_bytes)
-    try:
-        server = get_server() if module in WORKERS else None
-        if server is not None:
-            returncode, timed_out, seconds = _run_forked(server, module, list(args), timeout, cwd, env, sink)
-        else:
-            returncode, timed_out, seconds = _run_fresh(module, list(args), timeout, cwd, env, sink)
-    finally:
-        sink.close()
-    return ChildResult(returncode, timed_out, seconds, sink.tail_text(tail_chars))
-
-
-def _run_fresh(
-    module: str,
-    args: list[str],
-    timeout: float,
-    cwd: str | os.PathLike[str] | None,
-    env: Mapping[str, str] | None,
-    sink: CappedOutput,
-) -> tuple[int, bool, float]:
-    parent = os.getpid()
-    start = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module, *args],
-        cwd=cwd,
-        env=dict(env) if env is not None else child_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=lambda: _die_with_parent(parent),
-    )
-    assert proc.stdout is not None
-    relay = _Relay(proc.stdout.fileno(), sink)
-    timed_out = False
-    try:
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(proc)
-            proc.wait()
-        except BaseException:  # KeyboardInterrupt or an error here: never leave the child behind
-            _kill_group(proc)
-            proc.wait()
-            raise
-    finally:
-        relay.finish()
-        proc.stdout.close()
-    return proc.returncode, timed_out, time.monotonic() - start
-
-
-def _run_forked(
-    server: object,
-    module: str,
-    args: list[str],
-    timeout: float,
-    cwd: str | os.PathLike[str] | None,
-    env: Mapping[str, str] | None,
-    sink: CappedOutput,
-) -> tuple[int, bool, float]:
-    import tempfile
-
-    start = time.monotonic()
-    read_fd, write_fd = os.pipe()  # the child's stdout and stderr; the server hands it the write end
-    relay = _Relay(read_fd, sink)
-    try:
-        with tempfile.TemporaryDirectory(prefix="fairnad-child-") as scratch:
-            returncode, timed_out = server.run(  # type: ignore[attr-defined]
-                module, args, cwd=str(Path(cwd or scratch).resolve()), output_fd=write_fd,
-                env=dict(env) if env is not None else child_env(), timeout=timeout,
-            )  # fmt: skip
-    finally:
-        os.close(write_fd)  # with the child gone, the relay sees end of file
-        relay.finish()
-        os.close(read_fd)
-    return returncode, timed_out, time.monotonic() - start
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL ``proc``'s whole process group (it was started in its own session); else ``proc`` alone."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

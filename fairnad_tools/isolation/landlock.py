@@ -1,6 +1,6 @@
 """Kernel-level sandbox for worker processes: Linux Landlock, where the kernel offers it.
 
-The audit-hook guard (:mod:`fairnad_tools.sandbox`) sees what Python does; Landlock also
+The audit-hook guard (:mod:`fairnad_tools.isolation.guard`) sees what Python does; Landlock also
 covers what native code does (a torch operator that opens a file or a socket). After
 :func:`restrict`, the process and its children can read and execute only below the given
 read roots, write only below the write roots, and open no TCP connection (Landlock ABI 4

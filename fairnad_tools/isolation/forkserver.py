@@ -10,7 +10,7 @@ own limits (set by the workers), killed with the server, which is killed with Fa
 The server never runs a torch operation itself, so no thread pool or CUDA context exists
 at fork time. The protocol is one JSON line per request on a Unix socket, sent with one
 file descriptor (``SCM_RIGHTS``): the write end of a pipe that becomes the child's stdout
-and stderr, which the client drains and caps (:class:`fairnad_tools.proc.CappedOutput`).
+and stderr, which the client drains and caps (:class:`fairnad_tools.isolation.proc.CappedOutput`).
 The server answers ``{"pid"}`` at once and ``{"returncode"}`` when the child ends.
 """
 
@@ -30,8 +30,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fairnad_tools.isolation.proc import child_env, die_with_parent, hide_from_same_user
+
 PRELOAD = ("torch", "torch.utils.flop_counter", "numpy", "sklearn.datasets", "sklearn.model_selection")
-WORKERS = ("fairnad_tools.verify.worker", "fairnad_tools.train_worker")
+WORKERS = ("fairnad_tools.verify.worker", "fairnad_tools.train.worker")
+"""Worker modules the server imports up front; :func:`~fairnad_tools.isolation.launch.run_python_module` forks these."""
 
 
 # -- server side ----------------------------------------------------------------------------
@@ -39,9 +42,7 @@ def _child(request: dict[str, Any], output_fd: int) -> None:
     """In the forked child: become a clean worker process and run the module's main()."""
     try:
         os.setsid()
-        from fairnad_tools.proc import _die_with_parent
-
-        _die_with_parent(int(request["server_pid"]))
+        die_with_parent(int(request["server_pid"]))
         os.chdir(request["cwd"])
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
@@ -70,7 +71,7 @@ def _child(request: dict[str, Any], output_fd: int) -> None:
 
 def serve(socket_path: str) -> None:
     """Server loop: accept requests, fork children, report their exit status."""
-    from fairnad_tools.sandbox import IMPORT_BEFORE_GUARD
+    from fairnad_tools.isolation.guard import IMPORT_BEFORE_GUARD
 
     for name in PRELOAD + WORKERS + IMPORT_BEFORE_GUARD:  # imported once here, not in every forked worker
         importlib.import_module(name)
@@ -167,20 +168,18 @@ class ForkServer:
     def __init__(self) -> None:
         import subprocess
 
-        from fairnad_tools.proc import _die_with_parent, child_env, hide_from_same_user
-
         hide_from_same_user()
         self.dir = tempfile.mkdtemp(prefix="fairnad-fork-")
         self.socket_path = str(Path(self.dir) / "server.sock")
         parent = os.getpid()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fairnad_tools.forkserver", self.socket_path],
+            [sys.executable, "-m", "fairnad_tools.isolation.forkserver", self.socket_path],
             env=child_env(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=lambda: _die_with_parent(parent),
+            preexec_fn=lambda: die_with_parent(parent),
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode().strip()
