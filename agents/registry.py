@@ -25,7 +25,7 @@ ROLES: Registry[type[Role]] = Registry("role", Role, package="agents", group=ENT
 
 def register_role(name: str) -> Callable[[R], R]:
     """Class decorator: register a :class:`~agents.base.Role` subclass under ``name``."""
-    return ROLES.register(name)  # type: ignore[return-value]
+    return ROLES.register(name)
 
 
 def discover() -> None:

@@ -51,11 +51,16 @@ from fairnad_tools.verify.worker import Progress, exercise  # noqa: E402
 BUDGET = (1_500_000, 200_000_000)
 SHAPE = (3, 32, 32)
 SPINE_VOCABULARY = (
-    "operation.activation.gelu", "operation.activation.silu_swish", "operation.activation.hard_swish",
-    "operation.activation.relu_family", "operation.spatial_mixing.standard_conv",
-    "block.recalibration.squeeze_excitation", "network.width_scaling.stage_widths",
-    "network.stage_layout.depth_distribution", "network.width_scaling.compound_scaling",
-)  # fmt: skip
+    "operation.activation.gelu",
+    "operation.activation.silu_swish",
+    "operation.activation.hard_swish",
+    "operation.activation.relu_family",
+    "operation.spatial_mixing.standard_conv",
+    "block.recalibration.squeeze_excitation",
+    "network.width_scaling.stage_widths",
+    "network.stage_layout.depth_distribution",
+    "network.width_scaling.compound_scaling",
+)
 
 
 def walk(steps: int, seed: int, slugs: list[str], full_verify_every: int = 10, label: str = "walk") -> dict:
@@ -71,8 +76,14 @@ def walk(steps: int, seed: int, slugs: list[str], full_verify_every: int = 10, l
     seconds = []
     failures: list[str] = []
     # progress on stderr, so that --json leaves exactly one JSON value on stdout
-    bar = Bar(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-              console=Console(stderr=True), transient=False)  # fmt: skip
+    bar = Bar(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
     with tempfile.TemporaryDirectory() as tmp, bar:
         task = bar.add_task(label, total=steps)
         for step in range(steps):
@@ -97,9 +108,12 @@ def walk(steps: int, seed: int, slugs: list[str], full_verify_every: int = 10, l
             except Exception as exc:  # noqa: BLE001 - counted as invalid, with the reason
                 result = {"code": "error", "message": f"{type(exc).__name__}: {exc}"}
             ok = (
-                result["code"] == "ok" and result["params"] <= BUDGET[0] and result["flops"] <= BUDGET[1]
-                and result["weighted_layers"] >= 3 and check_source(render(spec)) is None
-            )  # fmt: skip
+                result["code"] == "ok"
+                and result["params"] <= BUDGET[0]
+                and result["flops"] <= BUDGET[1]
+                and result["weighted_layers"] >= 3
+                and check_source(render(spec)) is None
+            )
             seconds.append(time.perf_counter() - start)
             if not ok:
                 invalid += 1
@@ -148,15 +162,17 @@ def main() -> None:
     result = walk(args.steps, args.seed, sorted(realisations()), label="block library")
     result["impossible"] = impossible
     result["targets_met"] = (
-        result["valid_fraction"] >= 0.99 and result["distinct_structures"] >= 300
+        result["valid_fraction"] >= 0.99
+        and result["distinct_structures"] >= 300
         and result["sub_categories_realised"] == len(realisations()) - len(impossible)
-    )  # fmt: skip
+    )
     if not args.no_baseline:
         base = walk(
             args.steps, args.seed, list(SPINE_VOCABULARY), full_verify_every=0, label="baseline (spine vocabulary)"
         )
-        result["baseline_spine_vocabulary"] = {k: base[k] for k in ("valid_fraction", "distinct_structures",
-                                                                    "sub_categories_realised")}  # fmt: skip
+        result["baseline_spine_vocabulary"] = {
+            k: base[k] for k in ("valid_fraction", "distinct_structures", "sub_categories_realised")
+        }
         result["distinct_structures_ratio_vs_baseline"] = round(
             result["distinct_structures"] / max(1, base["distinct_structures"]), 1
         )

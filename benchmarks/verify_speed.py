@@ -35,9 +35,15 @@ def resnet_sized(folder: Path) -> list[Path]:
     """The ResNet-32 seed and seven one-idea variants of it (all about its size)."""
     rng = random.Random(0)
     seed = resnet32()
-    ideas = ("network.width_scaling.stage_widths", "network.stage_layout.depth_distribution",
-             "block.recalibration.squeeze_excitation", "operation.spatial_mixing.dilated_conv",
-             "operation.activation.gelu", "block.block_design.bottleneck", "operation.normalization.group_norm")  # fmt: skip
+    ideas = (
+        "network.width_scaling.stage_widths",
+        "network.stage_layout.depth_distribution",
+        "block.recalibration.squeeze_excitation",
+        "operation.spatial_mixing.dilated_conv",
+        "operation.activation.gelu",
+        "block.block_design.bottleneck",
+        "operation.normalization.group_norm",
+    )
     specs = [seed] + [apply_idea(seed, idea, rng, scope="all")[0] for idea in ideas]
     paths = []
     for i, spec in enumerate(specs):
@@ -71,8 +77,15 @@ def main() -> None:
         corpus = cases()
         corpus_times, wrong = [], []
         for case in corpus:
-            seconds, code = timed(case.path, parent=case.parent, input_shape=case.input_shape, num_classes=case.num_classes,
-                                  max_params=case.max_params, max_flops=case.max_flops, timeout_s=case.timeout_s)  # fmt: skip
+            seconds, code = timed(
+                case.path,
+                parent=case.parent,
+                input_shape=case.input_shape,
+                num_classes=case.num_classes,
+                max_params=case.max_params,
+                max_flops=case.max_flops,
+                timeout_s=case.timeout_s,
+            )
             corpus_times.append(seconds)
             if code != case.expect:
                 wrong.append(case.name)
@@ -100,8 +113,10 @@ def main() -> None:
         return
     print(f"fork server start (once per run):      {result['fork_server_start_s']:.2f} s")
     print(f"ResNet-32-sized, median of {len(models)}:           {result['resnet_median_s']:.3f} s per verification")
-    print(f"corpus, median of {len(corpus)} files:          {result['corpus_median_s']:.3f} s per verification "
-          f"(total {result['corpus_total_s']} s, {len(wrong)} unexpected codes)")  # fmt: skip
+    print(
+        f"corpus, median of {len(corpus)} files:          {result['corpus_median_s']:.3f} s per verification "
+        f"(total {result['corpus_total_s']} s, {len(wrong)} unexpected codes)"
+    )
     print(f"baseline, fresh interpreter, median of {len(baseline_times)}: {result['baseline_resnet_median_s']:.3f} s")
     print(f"ratio baseline / fork server (ResNet-sized): {result['speedup_vs_fresh_interpreter']}x")
     print(f"target median <= 1.5 s: {'met' if result['target_met'] else 'NOT met'}")

@@ -55,9 +55,11 @@ class SourceDecodeError(ValueError):
 
 _SAVE_AS_UTF8 = "save the file as UTF-8 (the default encoding of Python source)"
 _WIDE_BOMS = (
-    (codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
-    (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"),
-)  # fmt: skip  # UTF-32 first: its little-endian mark begins with UTF-16's
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)  # UTF-32 first: its little-endian mark begins with UTF-16's
 
 
 def decode_python_source(data: bytes, filename: str = "model.py") -> str:
@@ -144,22 +146,27 @@ def _nul_error(data: bytes) -> SourceDecodeError:
     even, odd = data[0::2].count(0), data[1::2].count(0)
     if max(even, odd) * 4 >= len(data) // 2 and min(even, odd) * 4 < max(even, odd):
         return SourceDecodeError(
-            1, "every other byte is NUL: the file looks like UTF-16 without a byte-order mark, "
-            "which Python cannot read as source", _SAVE_AS_UTF8,
-        )  # fmt: skip
+            1,
+            "every other byte is NUL: the file looks like UTF-16 without a byte-order mark, "
+            "which Python cannot read as source",
+            _SAVE_AS_UTF8,
+        )
     return SourceDecodeError(
-        _line_of(data, nul), "the file contains a NUL byte (\\x00), which Python source cannot hold",
+        _line_of(data, nul),
+        "the file contains a NUL byte (\\x00), which Python source cannot hold",
         "remove it (a binary file or a file saved in a non-UTF-8 editor mode); " + _SAVE_AS_UTF8,
-    )  # fmt: skip
+    )
 
 
 def _decode_error(data: bytes, exc: BaseException | None) -> SourceDecodeError:
     for bom, name in _WIDE_BOMS:
         if data.startswith(bom):
             return SourceDecodeError(
-                1, f"the file is {name} (it starts with a {name} byte-order mark); Python reads source only "
-                "in ASCII-compatible encodings", _SAVE_AS_UTF8,
-            )  # fmt: skip
+                1,
+                f"the file is {name} (it starts with a {name} byte-order mark); Python reads source only "
+                "in ASCII-compatible encodings",
+                _SAVE_AS_UTF8,
+            )
     if b"\x00" in data:
         return _nul_error(data)
     declared, cookie_line = _declared_encoding(data)
@@ -168,25 +175,30 @@ def _decode_error(data: bytes, exc: BaseException | None) -> SourceDecodeError:
             info = codecs.lookup(declared)
         except LookupError:
             return SourceDecodeError(
-                cookie_line, f"the coding declaration names {declared!r}, an encoding Python does not know",
+                cookie_line,
+                f"the coding declaration names {declared!r}, an encoding Python does not know",
                 "declare a real encoding such as utf-8 or latin-1 (PEP 263), or remove the declaration and "
                 + _SAVE_AS_UTF8,
-            )  # fmt: skip
+            )
         if isinstance(exc, LookupError):
             return SourceDecodeError(
-                cookie_line, f"the coding declaration names {declared!r}, which is not a text encoding",
+                cookie_line,
+                f"the coding declaration names {declared!r}, which is not a text encoding",
                 "declare the file's real text encoding (PEP 263), or remove the declaration and " + _SAVE_AS_UTF8,
-            )  # fmt: skip
+            )
         if not _ascii_compatible(info.name):
             return SourceDecodeError(
-                cookie_line, f"the file declares {declared!r}, an encoding that is not ASCII-compatible, so Python "
-                "cannot read it as source", "remove the declaration and " + _SAVE_AS_UTF8,
-            )  # fmt: skip
+                cookie_line,
+                f"the file declares {declared!r}, an encoding that is not ASCII-compatible, so Python "
+                "cannot read it as source",
+                "remove the declaration and " + _SAVE_AS_UTF8,
+            )
         if data.startswith(codecs.BOM_UTF8) and info.name not in ("utf-8", "utf-8-sig"):
             return SourceDecodeError(
-                cookie_line, f"the file starts with a UTF-8 byte-order mark but declares {declared!r}",
+                cookie_line,
+                f"the file starts with a UTF-8 byte-order mark but declares {declared!r}",
                 "a file with a byte-order mark is UTF-8: remove the declaration or declare utf-8",
-            )  # fmt: skip
+            )
     if isinstance(exc, UnicodeDecodeError):
         offset = exc.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
         byte = data[offset : offset + 1].hex().upper() or "??"
@@ -198,17 +210,22 @@ def _decode_error(data: bytes, exc: BaseException | None) -> SourceDecodeError:
     if declared is None:
         late = _late_declaration(data)
         return SourceDecodeError(
-            _line_of(data, offset), f"byte 0x{byte} is not valid UTF-8, and the file declares no other encoding"
-            + (f" (the declaration on line {late} is ignored: Python reads one only on line 1, or on line 2 below a "
-               "comment or blank line)" if late else ""),
+            _line_of(data, offset),
+            f"byte 0x{byte} is not valid UTF-8, and the file declares no other encoding"
+            + (
+                f" (the declaration on line {late} is ignored: Python reads one only on line 1, or on line 2 below a "
+                "comment or blank line)"
+                if late
+                else ""
+            ),
             _SAVE_AS_UTF8 + ", or declare its encoding in a comment on line 1 or 2 (PEP 263), e.g. "
             "'# -*- coding: latin-1 -*-'",
-        )  # fmt: skip
+        )
     return SourceDecodeError(
-        _line_of(data, offset), f"byte 0x{byte} cannot be decoded as {encoding}, the encoding declared on line "
-        f"{cookie_line}", "declare the encoding the file is really saved in, or " + _SAVE_AS_UTF8
-        + " and declare utf-8",
-    )  # fmt: skip
+        _line_of(data, offset),
+        f"byte 0x{byte} cannot be decoded as {encoding}, the encoding declared on line {cookie_line}",
+        "declare the encoding the file is really saved in, or " + _SAVE_AS_UTF8 + " and declare utf-8",
+    )
 
 
 def _late_declaration(data: bytes) -> int:

@@ -109,7 +109,7 @@ def _attention_macs(query: Sequence[int], key: Sequence[int], value: Sequence[in
     return batch * query[-2] * key[-2] * (query[-1] + value[-1])
 
 
-def _sdpa_flop(query, key, value, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+def _sdpa_flop(query, key, value, *args, out_shape=None, **kwargs) -> int:
     return _flops(_attention_macs(query, key, value))
 
 
@@ -125,44 +125,63 @@ def _mha_macs(query: Sequence[int], key: Sequence[int], embed_dim: int) -> int:
     return projections + batch * length * source * 2 * embed_dim
 
 
-def _native_mha_flop(query, key, value, embed_dim, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+def _native_mha_flop(query, key, value, embed_dim, *args, out_shape=None, **kwargs) -> int:
     return _flops(_mha_macs(query, key, embed_dim))
 
 
-def _encoder_layer_flop(src, embed_dim, num_heads, qkv_weight, qkv_bias, proj_weight, proj_bias, use_gelu,  # type: ignore[no-untyped-def]
-                        norm_first, eps, norm_weight_1, norm_bias_1, norm_weight_2, norm_bias_2, ffn_weight_1,
-                        ffn_bias_1, ffn_weight_2, *args, out_shape=None, **kwargs) -> int:  # fmt: skip
+def _encoder_layer_flop(
+    src,
+    embed_dim,
+    num_heads,
+    qkv_weight,
+    qkv_bias,
+    proj_weight,
+    proj_bias,
+    use_gelu,
+    norm_first,
+    eps,
+    norm_weight_1,
+    norm_bias_1,
+    norm_weight_2,
+    norm_bias_2,
+    ffn_weight_1,
+    ffn_bias_1,
+    ffn_weight_2,
+    *args,
+    out_shape=None,
+    **kwargs,
+) -> int:
     """Fused encoder layer: self-attention as :func:`_mha_macs` plus the two feed-forward linears."""
     tokens = math.prod(src[:-1])
     return _flops(_mha_macs(src, src, embed_dim) + tokens * (math.prod(ffn_weight_1) + math.prod(ffn_weight_2)))
 
 
-def _addmm_flop(self_shape, a, b, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+def _addmm_flop(self_shape, a, b, *args, out_shape=None, **kwargs) -> int:
     return _mm(a, b)
 
 
-def _mm_flop(a, b, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+def _mm_flop(a, b, *args, out_shape=None, **kwargs) -> int:
     return _mm(a, b)
 
 
-def _mv_flop(matrix, vector, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+def _mv_flop(matrix, vector, *args, out_shape=None, **kwargs) -> int:
     return _flops(math.prod(matrix))
 
 
-def _addmv_flop(self_shape, matrix, vector, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+def _addmv_flop(self_shape, matrix, vector, *args, out_shape=None, **kwargs) -> int:
     return _flops(math.prod(matrix))
 
 
-def _dot_flop(a, b, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+def _dot_flop(a, b, *args, out_shape=None, **kwargs) -> int:
     return _flops(math.prod(a))
 
 
-def _baddbmm_flop(self_shape, a, b, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+def _baddbmm_flop(self_shape, a, b, *args, out_shape=None, **kwargs) -> int:
     """(b, n, m) @ (b, m, p): b * n * m * p MACs (``addbmm`` sums the batch afterwards, same cost)."""
     return _flops(a[0] * a[1] * a[2] * b[2])
 
 
-def _trilinear_flop(i1, i2, i3, expand1, expand2, expand3, sumdim, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+def _trilinear_flop(i1, i2, i3, expand1, expand2, expand3, sumdim, *args, out_shape=None, **kwargs) -> int:
     """``_trilinear`` (``nn.Bilinear``): one MAC per element of the broadcast product of the three inputs.
 
     For ``F.bilinear`` with input (N, I1), weight (O, I1, I2), input (N, I2) that is N * O * I1 * I2.
@@ -177,21 +196,21 @@ def _trilinear_flop(i1, i2, i3, expand1, expand2, expand3, sumdim, *args, out_sh
     return _flops(math.prod(sizes))
 
 
-def _mkldnn_rnn_flop(input, weight0, weight1, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+def _mkldnn_rnn_flop(input, weight0, weight1, *args, out_shape=None, **kwargs) -> int:
     """One fused RNN layer (one direction): each time step of each sequence multiplies the input-to-
     hidden (G*H, I) and hidden-to-hidden (G*H, H) matrices once: steps * batch * (G*H*I + G*H*H)."""
     steps_batch = math.prod(input) // weight0[1]
     return _flops(steps_batch * (math.prod(weight0) + math.prod(weight1)))
 
 
-def _cudnn_rnn_flop(input, weight, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+def _cudnn_rnn_flop(input, weight, *args, out_shape=None, **kwargs) -> int:
     """Fused cuDNN / MIOpen RNN: steps * batch * the size of every weight matrix (all layers and
     directions; input (T, B, I), (B, T, I) or packed (sum of lengths, I)); biases are not products."""
     steps_batch = math.prod(input[:-1])
     return _flops(steps_batch * sum(math.prod(w) for w in weight if len(w) == 2))
 
 
-def _efficient_attention_forward_flop(query, key, value, bias, cu_seqlens_q, *args, **kwargs) -> int:  # type: ignore[no-untyped-def]
+def _efficient_attention_forward_flop(query, key, value, bias, cu_seqlens_q, *args, **kwargs) -> int:
     """``_efficient_attention_forward`` (tensors, not shapes): its dense inputs are (B, M, H, K), which
     torch 2.14.1's own formula reads as (B, H, M, K); packed (nested) inputs go to torch's formula."""
     if cu_seqlens_q is not None:
@@ -201,10 +220,10 @@ def _efficient_attention_forward_flop(query, key, value, bias, cu_seqlens_q, *ar
     return _flops(_attention_macs(*heads_first))
 
 
-_efficient_attention_forward_flop._get_raw = True  # type: ignore[attr-defined]  # FlopCounterMode passes tensors
+_efficient_attention_forward_flop._get_raw = True  # FlopCounterMode passes tensors
 
 
-def _conv_tbc_flop(input, weight, bias, pad=0, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+def _conv_tbc_flop(input, weight, bias, pad=0, *args, out_shape=None, **kwargs) -> int:
     """``conv_tbc``: input (T, B, Cin), weight (K, Cin, Cout): T_out * B * K * Cin * Cout."""
     steps = input[0] + 2 * pad - weight[0] + 1
     return _flops(max(0, steps) * input[1] * math.prod(weight))
@@ -216,17 +235,17 @@ def _distance_macs(x1: Sequence[int], x2: Sequence[int]) -> int:
     return batch * x1[-2] * x2[-2] * x1[-1]
 
 
-def _cdist_flop(x1, x2, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+def _cdist_flop(x1, x2, *args, out_shape=None, **kwargs) -> int:
     return _flops(_distance_macs(x1, x2))
 
 
-def _pdist_flop(input, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+def _pdist_flop(input, *args, out_shape=None, **kwargs) -> int:
     """``torch.pdist`` of (N, M): N(N-1)/2 pairs of M features."""
     rows = input[0]
     return _flops(rows * (rows - 1) // 2 * input[1])
 
 
-def _sparse_addmm_flop(self, mat1, mat2, *args, **kwargs) -> int:  # type: ignore[no-untyped-def]
+def _sparse_addmm_flop(self, mat1, mat2, *args, **kwargs) -> int:
     """``torch.sparse.mm`` / ``torch.sparse.addmm`` (tensors, not shapes): one MAC per stored element of
     the sparse matrix and column of the dense one, nnz * p (a dense first operand: m * k * p)."""
     columns = mat2.shape[-1]
@@ -235,7 +254,7 @@ def _sparse_addmm_flop(self, mat1, mat2, *args, **kwargs) -> int:  # type: ignor
     return _flops(math.prod(mat1.shape) * columns)
 
 
-_sparse_addmm_flop._get_raw = True  # type: ignore[attr-defined]
+_sparse_addmm_flop._get_raw = True
 
 
 def _outer_product_macs(a: Any, b: Any) -> int:
@@ -251,11 +270,11 @@ def _outer_product_macs(a: Any, b: Any) -> int:
     return out if out > max(math.prod(a), math.prod(b)) else 0
 
 
-def _mul_flop(a, b, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+def _mul_flop(a, b, *args, out_shape=None, **kwargs) -> int:
     return _flops(_outer_product_macs(a, b))
 
 
-def _affine_grid_flop(theta, size, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+def _affine_grid_flop(theta, size, *args, out_shape=None, **kwargs) -> int:
     """``F.affine_grid``: theta (N, 2, 3) applied to every output position (H * W of them; D * H * W
     with theta (N, 3, 4)): N * positions * rows * columns MACs."""
     return _flops(theta[0] * math.prod(size[2:]) * theta[1] * theta[2])
@@ -302,16 +321,45 @@ EXTRA_FORMULAS: dict[Any, Callable[..., int]] = {
 calling convention (shapes in place of tensors, FLOPs = 2 * MACs)."""
 
 _KINDS: dict[str, OperatorKind] = {
-    **dict.fromkeys(("convolution", "_convolution", "cudnn_convolution", "_slow_conv2d_forward",
-                     "convolution_overrideable", "conv_tbc"), "conv"),
-    **dict.fromkeys(("mm", "addmm", "addmm_", "_addmm_activation", "_scaled_mm", "_int_mm", "mv", "addmv",
-                     "addmv_", "dot", "vdot", "_trilinear", "mkldnn_rnn_layer", "_cudnn_rnn", "miopen_rnn",
-                     "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell", "_sparse_addmm"), "linear"),
+    **dict.fromkeys(
+        (
+            "convolution",
+            "_convolution",
+            "cudnn_convolution",
+            "_slow_conv2d_forward",
+            "convolution_overrideable",
+            "conv_tbc",
+        ),
+        "conv",
+    ),
+    **dict.fromkeys(
+        (
+            "mm",
+            "addmm",
+            "addmm_",
+            "_addmm_activation",
+            "_scaled_mm",
+            "_int_mm",
+            "mv",
+            "addmv",
+            "addmv_",
+            "dot",
+            "vdot",
+            "_trilinear",
+            "mkldnn_rnn_layer",
+            "_cudnn_rnn",
+            "miopen_rnn",
+            "_thnn_fused_lstm_cell",
+            "_thnn_fused_gru_cell",
+            "_sparse_addmm",
+        ),
+        "linear",
+    ),
     **dict.fromkeys(("bmm", "baddbmm", "baddbmm_", "addbmm", "addbmm_", "affine_grid_generator"), "matmul"),
     "mul": "outer_product",
     **dict.fromkeys(("_native_multi_head_attention", "_transformer_encoder_layer_fwd"), "attention"),
     **dict.fromkeys(("_cdist_forward", "_euclidean_dist", "_pdist_forward"), "distance"),
-}  # fmt: skip
+}
 
 
 def operator_kind(name: str) -> OperatorKind:
@@ -403,8 +451,15 @@ ZERO_COST_OPS: frozenset[str] = frozenset(
 (the profiler's markers) by full name; beside them, the ATen operators torch tags element-wise,
 reduction, random sampling or view (see :func:`is_zero_cost_op`)."""
 
-_ZERO_COST_TAGS = frozenset({torch.Tag.pointwise, torch.Tag.reduction, torch.Tag.nondeterministic_seeded,
-                             torch.Tag.view_copy, torch.Tag.inplace_view})  # fmt: skip
+_ZERO_COST_TAGS = frozenset(
+    {
+        torch.Tag.pointwise,
+        torch.Tag.reduction,
+        torch.Tag.nondeterministic_seeded,
+        torch.Tag.view_copy,
+        torch.Tag.inplace_view,
+    }
+)
 _ZERO_COST_VERDICTS: dict[Any, bool] = {}
 
 
@@ -545,7 +600,7 @@ class MacCounter(FlopCounterMode):
                         self._origin[t] = origin
         return origin != _WEIGHT
 
-    def _count_flops(self, func_packet, out, args, kwargs):  # type: ignore[no-untyped-def]
+    def _count_flops(self, func_packet, out, args, kwargs):
         per_image = self._origin is None or self._per_image(out, args, kwargs)
         formula = self.flop_registry.get(func_packet)
         if formula is None:
@@ -621,9 +676,14 @@ def smooth_image(low: torch.Tensor, shared: torch.Tensor, grain: torch.Tensor, s
 
 
 def sample_images(
-    input_shape: Sequence[int], images: int = DEFAULT_IMAGES, *, seed: int = 0, device: torch.device | str = "cpu",
-    dtype: torch.dtype = torch.float32, natural: bool = False,
-) -> torch.Tensor:  # fmt: skip
+    input_shape: Sequence[int],
+    images: int = DEFAULT_IMAGES,
+    *,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    natural: bool = False,
+) -> torch.Tensor:
     """Inputs like the normalised images a model will see: (images, C, H, W), of the kinds of
     :data:`SAMPLE_IMAGES` in order.
 
@@ -686,25 +746,37 @@ def measuring(model: nn.Module) -> Iterator[None]:
 # -- structure: depth and the tensors layers use as weights ---------------------------------------
 _PRODUCTS: dict[str, tuple[tuple[int, ...], int | Callable[[tuple], int]]] = {
     # convolutions: input and weight (a bias is added, not multiplied)
-    **dict.fromkeys(_names("""convolution _convolution convolution_overrideable cudnn_convolution
+    **dict.fromkeys(
+        _names("""convolution _convolution convolution_overrideable cudnn_convolution
         cudnn_convolution_transpose mkldnn_convolution _slow_conv2d_forward slow_conv3d_forward slow_conv_dilated2d
         slow_conv_dilated3d slow_conv_transpose2d slow_conv_transpose3d _conv_depthwise2d conv_depthwise3d conv_tbc
         miopen_convolution miopen_depthwise_convolution miopen_convolution_transpose thnn_conv2d
-        _mps_convolution _mps_convolution_transpose"""), ((0, 1), 1)),
+        _mps_convolution _mps_convolution_transpose"""),
+        ((0, 1), 1),
+    ),
     # matrix products and distances: both operands; the add- forms add their first argument
-    **dict.fromkeys(_names("""mm bmm mv dot vdot _int_mm _scaled_mm _sparse_mm _sparse_sparse_matmul
-        _cdist_forward _euclidean_dist"""), ((0, 1), 1)),
-    **dict.fromkeys(_names("""addmm addmm_ _addmm_activation addmv addmv_ baddbmm baddbmm_ addbmm addbmm_ addr
-        addr_ _sparse_addmm sspaddmm"""), ((1, 2), 1)),
+    **dict.fromkeys(
+        _names("""mm bmm mv dot vdot _int_mm _scaled_mm _sparse_mm _sparse_sparse_matmul
+        _cdist_forward _euclidean_dist"""),
+        ((0, 1), 1),
+    ),
+    **dict.fromkeys(
+        _names("""addmm addmm_ _addmm_activation addmv addmv_ baddbmm baddbmm_ addbmm addbmm_ addr
+        addr_ _sparse_addmm sspaddmm"""),
+        ((1, 2), 1),
+    ),
     "_trilinear": ((0, 1, 2), 1),
     # a multiplication is a product only when both operands are broadcast (an outer product)
     "mul": ((0, 1), lambda args: int(_outer_product_macs(*(_shape(a) for a in args[:2])) > 0)),
     # attention kernels: query, key, value (a learned key or value makes a layer; QK^T of activations does not)
-    **dict.fromkeys(_names("""_scaled_dot_product_flash_attention_for_cpu _scaled_dot_product_flash_attention
+    **dict.fromkeys(
+        _names("""_scaled_dot_product_flash_attention_for_cpu _scaled_dot_product_flash_attention
         _scaled_dot_product_efficient_attention _scaled_dot_product_cudnn_attention
         _scaled_dot_product_fused_attention_overrideable _scaled_dot_product_attention_math
         _scaled_dot_product_attention_math_for_mps _efficient_attention_forward _flash_attention_forward
-        flex_attention"""), ((0, 1, 2), 1)),
+        flex_attention"""),
+        ((0, 1, 2), 1),
+    ),
     # fused fast paths (off while measuring): in- and out-projection; plus the feed-forward pair
     "_native_multi_head_attention": ((0, 1, 2, 5, 7), 2),
     "_transformer_encoder_layer_fwd": ((0, 3, 5, 14, 16), 4),
@@ -712,7 +784,7 @@ _PRODUCTS: dict[str, tuple[tuple[int, ...], int | Callable[[tuple], int]]] = {
     "mkldnn_rnn_layer": ((0, 1, 2), 1),
     "_cudnn_rnn": ((0, 1), lambda args: int(args[9])),
     "miopen_rnn": ((0, 1), lambda args: int(args[7])),
-}  # fmt: skip
+}
 """Products a weighted layer runs, by operator name: the argument positions of the operands
 that are multiplied, and the layers the operator adds to the depth."""
 
@@ -922,7 +994,7 @@ class StructureTracer(TorchDispatchMode):
                 self._sources[t] = self._sources.get(t, frozenset()) | sources
 
     # -- operators ----------------------------------------------------------------------------------
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         if self._active:

@@ -57,7 +57,7 @@ class Registry(Generic[T]):
                     f"{self.what} name {name!r} is registered twice: by {_qualname(existing)} and by "
                     f"{_qualname(cls)}; rename one of them"
                 )
-            cls.name = name  # type: ignore[attr-defined]
+            cls.name = name
             self._entries[name] = cls
             return cls
 

@@ -27,7 +27,7 @@ def parse_count(value: object) -> object:
 
 Count = Annotated[int, BeforeValidator(parse_count), Field(gt=0)]
 
-DatasetName = Literal[dataset_names()]  # type: ignore[valid-type]  # the registry's names, one Literal
+DatasetName = Literal[dataset_names()]  # the registry's names, one Literal
 """The registered dataset names (:mod:`fairnad_tools.data`) as a ``Literal``, so ``--dataset`` lists them."""
 _DATASET_HELP = ", ".join(name if info.info.needs_data_dir else f"{name} (bundled)" for name, info in DATASETS.items())
 

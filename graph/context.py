@@ -58,7 +58,7 @@ def make_roles(settings: FairNADSettings, llm: Any = None, space: SearchSpace | 
             raise RoleRegistryError(f"bad value in 'roles.gates': {exc}") from None
         if name in gates:
             raise RoleRegistryError(f"role {name!r} appears twice in [roles] gates")
-        gates[name] = cls(context)  # type: ignore[assignment]
+        gates[name] = cls(context)
     return Roles(parts["extractor"], parts["mutation"], parts["feedback"], gates)
 
 

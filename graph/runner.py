@@ -51,9 +51,19 @@ def recursion_limit(settings: FairNADSettings, budget: int) -> int:
 
 def initial_state(run_id: str, budget: int) -> RunState:
     return RunState(
-        run_id=run_id, budget=budget, round=0, next_id=0, candidates={}, batch=[], stats={},
-        knowledge={}, consecutive_rejections=0, consecutive_role_errors=0, status="running", stop_reason=None,
-    )  # fmt: skip
+        run_id=run_id,
+        budget=budget,
+        round=0,
+        next_id=0,
+        candidates={},
+        batch=[],
+        stats={},
+        knowledge={},
+        consecutive_rejections=0,
+        consecutive_role_errors=0,
+        status="running",
+        stop_reason=None,
+    )
 
 
 @contextmanager
@@ -331,14 +341,26 @@ def _drive(
     budget = settings.search.budget
     config = {"configurable": {"thread_id": run_id}, "recursion_limit": recursion_limit(settings, budget)}
     extra = {} if previous_budget is None else {"previous_budget": previous_budget}
-    ctx.tracer.emit("run_resumed" if resumed else "run_started", run_id=run_id, budget=budget,
-                    dataset=settings.data.dataset, device=settings.train.device, **extra)  # fmt: skip
+    ctx.tracer.emit(
+        "run_resumed" if resumed else "run_started",
+        run_id=run_id,
+        budget=budget,
+        dataset=settings.data.dataset,
+        device=settings.train.device,
+        **extra,
+    )
     try:
         with _compiled(store, settings) as app:
             final = app.invoke(start, config, context=ctx, durability="sync")
         summary = store.write_summary(final, settings.data.dataset)
-        ctx.tracer.emit("run_ended", status=summary["status"], stop_reason=summary.get("stop_reason"),
-                        counted=summary["counted"], best=summary["best"], pareto=summary["pareto"])  # fmt: skip
+        ctx.tracer.emit(
+            "run_ended",
+            status=summary["status"],
+            stop_reason=summary.get("stop_reason"),
+            counted=summary["counted"],
+            best=summary["best"],
+            pareto=summary["pareto"],
+        )
         return summary
     except BaseException as exc:
         ctx.tracer.emit("error", message=f"{type(exc).__name__}: {exc}"[:2000])

@@ -68,9 +68,13 @@ class SearchSettings(Section):
     budget: int = Field(default=12, ge=1, le=100_000, description="candidates that reach training")
     seed: int = Field(default=0, ge=0, description="seed of planning, mutation and training")
     strategy: str = Field(
-        default="fairnad", description="search strategy by registered name (graph/strategies/; 'fairnad roles' lists them)"
+        default="fairnad",
+        description="search strategy by registered name (graph/strategies/; 'fairnad roles' lists them)",
     )
-    space: str = Field(default="open", description="search space by registered name (fairnad_tools/spaces/; 'fairnad roles' lists them)")
+    space: str = Field(
+        default="open",
+        description="search space by registered name (fairnad_tools/spaces/; 'fairnad roles' lists them)",
+    )
     seed_model: str = Field(
         default="resnet32", description="the first candidate: resnet32, mobilenetv2 or convnext (built-in seeds)"
     )
@@ -178,9 +182,7 @@ class FairNADSettings(BaseSettings):
         return data
 
     @classmethod
-    def settings_customise_sources(  # type: ignore[no-untyped-def]
-        cls, settings_cls, init_settings, *_: Any, **__: Any
-    ):
+    def settings_customise_sources(cls, settings_cls, init_settings, *_: Any, **__: Any):
         # Layers are read (the environment by pydantic-settings' own source, see env_layer) and
         # validated one by one in load_settings(); the model itself only ever sees explicit data.
         return (init_settings,)

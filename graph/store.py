@@ -32,9 +32,21 @@ from knowledge.template import TemplateError
 
 SUMMARY_SCHEMA_VERSION = 1
 SUMMARY_FIELDS = (
-    "id", "parent", "round", "mutation_type", "transformation", "idea", "sub_category",
-    "status", "reason", "params", "flops", "val_acc", "test_acc", "seconds",
-)  # fmt: skip
+    "id",
+    "parent",
+    "round",
+    "mutation_type",
+    "transformation",
+    "idea",
+    "sub_category",
+    "status",
+    "reason",
+    "params",
+    "flops",
+    "val_acc",
+    "test_acc",
+    "seconds",
+)
 
 
 class RunDirError(ValueError):

@@ -108,9 +108,11 @@ class IdeaStore:
 
                 parsed = urlparse(url)
                 self.client = chromadb.HttpClient(
-                    host=parsed.hostname or "localhost", port=parsed.port or 8000,
-                    ssl=parsed.scheme == "https", settings=settings,
-                )  # fmt: skip
+                    host=parsed.hostname or "localhost",
+                    port=parsed.port or 8000,
+                    ssl=parsed.scheme == "https",
+                    settings=settings,
+                )
             else:
                 if path is None:
                     raise StoreError("IdeaStore needs a folder or a server url")

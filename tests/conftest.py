@@ -79,8 +79,19 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             if (run_dir / "settings.toml").is_file():  # an earlier try was cut short: continue it
                 result = run_cli("resume", str(run_dir), "-q", timeout=SHARED_RUN_TIMEOUT_S)
             else:
-                result = run_cli("run", "--run-dir", str(run_dir), "--budget", "6", "--dataset", "digits",
-                                 "--epochs", "2", "-q", timeout=SHARED_RUN_TIMEOUT_S)  # fmt: skip
+                result = run_cli(
+                    "run",
+                    "--run-dir",
+                    str(run_dir),
+                    "--budget",
+                    "6",
+                    "--dataset",
+                    "digits",
+                    "--epochs",
+                    "2",
+                    "-q",
+                    timeout=SHARED_RUN_TIMEOUT_S,
+                )
             if result.returncode != 0:
                 failed.write_text(result.stdout + result.stderr)
             assert result.returncode == 0, result.stdout + result.stderr

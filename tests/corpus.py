@@ -44,7 +44,7 @@ def read_case(path: Path) -> Case:
         expect=fields["expect"],
         about=fields.get("about", ""),
         parent=(path.parent / fields["parent"]).resolve() if "parent" in fields else None,
-        input_shape=shape,  # type: ignore[arg-type]
+        input_shape=shape,
         num_classes=int(fields.get("num-classes", "10")),
         max_params=int(parse_count(fields.get("max-params", "1.5M"))),
         max_flops=int(parse_count(fields.get("max-flops", "200M"))),

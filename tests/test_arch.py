@@ -194,9 +194,22 @@ def test_rendered_sources_are_clean_under_ruff_and_import_only_torch(tmp_path):
         assert imports <= {"torch", "torch.nn.functional", "math", "functools"}, imports
         (tmp_path / f"model_{i}.py").write_text(source)
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--isolated", "--select", "E,F,W,I,B,UP", "--line-length", "120",
-         str(tmp_path)], capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--isolated",
+            "--select",
+            "E,F,W,I,B,UP",
+            "--line-length",
+            "120",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -31,8 +31,12 @@ def _layer_assignment(tree: ast.Module) -> tuple[ast.FunctionDef, ast.Assign] | 
             continue
         used = {_self_attr(n) for n in ast.walk(methods["forward"])} - {None}
         for stmt in methods["__init__"].body:
-            if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and _self_attr(stmt.targets[0]) in used
-                    and isinstance(stmt.value, ast.Call)):  # fmt: skip
+            if (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and _self_attr(stmt.targets[0]) in used
+                and isinstance(stmt.value, ast.Call)
+            ):
                 return methods["__init__"], stmt
     return None
 
@@ -61,8 +65,14 @@ def delete_return_of_build_model(source: str) -> str | None:
 def change_channel_count(source: str) -> str | None:
     tree = ast.parse(source)
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("Conv2d", "Linear")
-                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, int)):  # fmt: skip
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("Conv2d", "Linear")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, int)
+        ):
             node.args[0] = ast.Constant(node.args[0].value + 5)
             return ast.unparse(tree)
     return None
@@ -70,8 +80,11 @@ def change_channel_count(source: str) -> str | None:
 
 def drop_classifier(source: str) -> str | None:
     tree = ast.parse(source)
-    linears = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-               and n.func.attr == "Linear"]  # fmt: skip
+    linears = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "Linear"
+    ]
     if not linears:
         return None
     last = max(linears, key=lambda n: (n.lineno, n.col_offset))

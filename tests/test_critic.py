@@ -110,9 +110,16 @@ def test_the_critic_refuses_a_7x7_proposal_which_comes_back_with_a_different_edi
     from fairnad_tools.arch.seeds import convnext, resnet32
 
     def proposal(spec) -> Proposal:
-        return Proposal(candidate_id="0001", parent_id="0000", mutation_type="fair_idea", transformation="t",
-                        model_path=tmp_path / "model.py", spec=spec.model_dump(mode="json"), input_shape=(3, 16, 16),
-                        num_classes=10)  # fmt: skip
+        return Proposal(
+            candidate_id="0001",
+            parent_id="0000",
+            mutation_type="fair_idea",
+            transformation="t",
+            model_path=tmp_path / "model.py",
+            spec=spec.model_dump(mode="json"),
+            input_shape=(3, 16, 16),
+            num_classes=10,
+        )
 
     critic = critic_module["CriticRole"](None)
     assert critic.review(proposal(convnext((3, 16, 16)))).approved is False  # all 7x7 ConvNeXt blocks
@@ -126,8 +133,20 @@ def test_the_critic_refuses_a_7x7_proposal_which_comes_back_with_a_different_edi
         "search.mutation_mix = {fair_idea = 1, pareto = 0, iterative = 0}\n"
     )
     run_dir = tmp_path / "run"
-    result = run_cli("run", "--run-dir", str(run_dir), "--config", str(config), "--budget", "3", "--epochs", "1", "-q",
-                     cwd=project, timeout=500)  # fmt: skip
+    result = run_cli(
+        "run",
+        "--run-dir",
+        str(run_dir),
+        "--config",
+        str(config),
+        "--budget",
+        "3",
+        "--epochs",
+        "1",
+        "-q",
+        cwd=project,
+        timeout=500,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     trace = read_trace(run_dir)
     critic_steps = [

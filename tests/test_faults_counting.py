@@ -37,7 +37,7 @@ GENEROUS = 60  # seconds: far above the work, so no verdict depends on the machi
         # affine_grid is a batched product: theta (1, 2, 3) on 1,024 positions = 6,144
         ("stn_complex.py", 1_722, 246_212, 5, {"conv": 239_616, "linear": 452, "matmul": 6_144}, 0),
     ],
-)  # fmt: skip
+)
 def test_inputs_measured_as_worked_by_hand(name, params, macs, layers, by_operator, weight_only):
     report = verify_file(REVIEW / name, timeout_s=GENEROUS)
     assert report.ok, report.message

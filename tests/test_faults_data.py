@@ -38,10 +38,21 @@ C10_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 def make_case_cifar(case: Path, root: Path, keys: str, per_batch: int = 40, test: int = 40) -> Path:
     """Run the case's own ``make_cifar.py`` as its run.sh does; returns ROOT/cifar-10-batches-py."""
     subprocess.run(
-        [sys.executable, str(case / "make_cifar.py"), str(root), "--keys", keys,
-         "--per-batch", str(per_batch), "--test", str(test)],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(case / "make_cifar.py"),
+            str(root),
+            "--keys",
+            keys,
+            "--per-batch",
+            str(per_batch),
+            "--test",
+            str(test),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return root / "cifar-10-batches-py"
 
 
@@ -141,9 +152,23 @@ def cli_run(
 ):
     """``fairnad run`` as the cases' run.sh types it: budget 1, 1 epoch, batch 32, 1 thread."""
     return run_cli(
-        "run", "--config", str(config / "fairnad.toml"), "--dataset", dataset, "--data-dir", data_dir,
-        "--budget", "1", "--epochs", "1", "--run-dir", run_dir, "-q", cwd=cwd, timeout=timeout,
-    )  # fmt: skip
+        "run",
+        "--config",
+        str(config / "fairnad.toml"),
+        "--dataset",
+        dataset,
+        "--data-dir",
+        data_dir,
+        "--budget",
+        "1",
+        "--epochs",
+        "1",
+        "--run-dir",
+        run_dir,
+        "-q",
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 def assert_seed_trained(run_dir: Path) -> None:
@@ -621,9 +646,24 @@ def test_a_run_started_with_relative_paths_resumes_from_another_folder(tmp_path)
         '[train]\nbatch_size = 32\nthreads = 1\n[knowledge]\ntemplate = "~/template.yaml"\nideas = ["ideas.yaml"]\n'
     )
     result = run_cli(
-        "run", "--config", "fairnad.toml", "--dataset", "cifar10", "--data-dir", "data", "--budget", "1",
-        "--epochs", "1", "--run-dir", "runs/r", "-q", cwd=work, env={"HOME": str(home)}, timeout=280,
-    )  # fmt: skip
+        "run",
+        "--config",
+        "fairnad.toml",
+        "--dataset",
+        "cifar10",
+        "--data-dir",
+        "data",
+        "--budget",
+        "1",
+        "--epochs",
+        "1",
+        "--run-dir",
+        "runs/r",
+        "-q",
+        cwd=work,
+        env={"HOME": str(home)},
+        timeout=280,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     run_dir = work / "runs" / "r"
     saved = tomllib.loads((run_dir / "settings.toml").read_text())
@@ -632,9 +672,7 @@ def test_a_run_started_with_relative_paths_resumes_from_another_folder(tmp_path)
     assert saved["knowledge"]["ideas"] == [str(work / "ideas.yaml")]
 
     (other / "data").mkdir(parents=True)  # another folder's data/ must never be read
-    result = run_cli(
-        "resume", str(run_dir), "--budget", "2", "-q", cwd=other, env={"HOME": str(other)}, timeout=280
-    )  # fmt: skip
+    result = run_cli("resume", str(run_dir), "--budget", "2", "-q", cwd=other, env={"HOME": str(other)}, timeout=280)
     assert result.returncode == 0, result.stdout + result.stderr
     summary = read_summary(run_dir)
     assert summary["status"] == "finished" and summary["counted"] == 2, summary

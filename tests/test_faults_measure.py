@@ -19,8 +19,9 @@ from fairnad_tools.verify import verify_file
 from tests.conftest import read_summary, run_cli
 
 FAULTS = Path(__file__).resolve().parent / "faults"
-MHA, EINSUM, FROZEN, SQUEEZE = (FAULTS / c for c in ("mha_fastpath_macs", "einsum_matmul_macs",
-                                                     "frozen_params_budget", "squeeze_batch_one"))  # fmt: skip
+MHA, EINSUM, FROZEN, SQUEEZE = (
+    FAULTS / c for c in ("mha_fastpath_macs", "einsum_matmul_macs", "frozen_params_budget", "squeeze_batch_one")
+)
 
 
 def cli_verify(path: Path, *flags: str) -> tuple[int, dict]:
@@ -142,8 +143,17 @@ def _logged_params(train_log: Path) -> int:
 def test_verifier_and_training_log_agree_on_a_model_with_frozen_and_shared_weights(tmp_path):
     model = FROZEN / "more_shared_and_buffers.py"
     report = verify_file(model, input_shape=(3, 16, 16))
-    job = TrainJob(candidate_id="frozen", model_path=model, out_dir=tmp_path / "c", dataset="digits", epochs=1,
-                   batch_size=128, device="cpu", threads=1, time_limit_s=500)  # fmt: skip
+    job = TrainJob(
+        candidate_id="frozen",
+        model_path=model,
+        out_dir=tmp_path / "c",
+        dataset="digits",
+        epochs=1,
+        batch_size=128,
+        device="cpu",
+        threads=1,
+        time_limit_s=500,
+    )
     result = train_candidate(job)
     assert result.status == "trained", result.reason
     assert _logged_params(job.log_path) == report.params == 10_474
@@ -190,8 +200,18 @@ def test_more_batch_size_dependent_outputs(name, code, fragments):
 @pytest.mark.parametrize("name", ["model_flatten.py", "more_batchnorm1d_head.py"])
 def test_the_trainer_never_trains_on_a_batch_of_one(tmp_path, name):
     # digits: 1,000 training images, batch 9 = 111 full batches and one image over
-    job = TrainJob(candidate_id="b1", model_path=SQUEEZE / name, out_dir=tmp_path / "c", dataset="digits",
-                   epochs=1, batch_size=9, lr=0.05, device="cpu", threads=1, time_limit_s=500)  # fmt: skip
+    job = TrainJob(
+        candidate_id="b1",
+        model_path=SQUEEZE / name,
+        out_dir=tmp_path / "c",
+        dataset="digits",
+        epochs=1,
+        batch_size=9,
+        lr=0.05,
+        device="cpu",
+        threads=1,
+        time_limit_s=500,
+    )
     result = train_candidate(job)
     assert result.status == "trained", result.reason
 
@@ -249,9 +269,10 @@ class _FrozenStem(nn.Module):
 
 
 @pytest.mark.parametrize(
-    "model,layers", [(_Branches(), 2), (_FrozenStem(detach=True), 4), (_FrozenStem(detach=False), 4)],
+    "model,layers",
+    [(_Branches(), 2), (_FrozenStem(detach=True), 4), (_FrozenStem(detach=False), 4)],
     ids=["branches-and-elementwise-parameters", "detached-input", "no-grad-stem"],
-)  # fmt: skip
+)
 def test_depth_counts_products_with_weight_operands_on_the_longest_path(model, layers):
     assert measure(model, (3, 8, 8)).depth == layers
 
@@ -343,12 +364,24 @@ def test_buffer_used_as_a_weight_is_over_the_parameter_budget():
 @pytest.mark.parametrize(
     "name,fragments",
     [
-        ("plain_list.py", ["self.blocks[0]", "1,573,376", "self.blocks[1]", "self.table", "nn.ModuleList",
-                           "nn.Parameter"]),
-        ("more_unregistered_dict.py", ["self.stages['a']", "self.stages['b']", "self.scales[0]", "self.shift",
-                                       "nn.ModuleDict", "nn.ParameterList", "register_buffer"]),
+        (
+            "plain_list.py",
+            ["self.blocks[0]", "1,573,376", "self.blocks[1]", "self.table", "nn.ModuleList", "nn.Parameter"],
+        ),
+        (
+            "more_unregistered_dict.py",
+            [
+                "self.stages['a']",
+                "self.stages['b']",
+                "self.scales[0]",
+                "self.shift",
+                "nn.ModuleDict",
+                "nn.ParameterList",
+                "register_buffer",
+            ],
+        ),
     ],
-)  # fmt: skip
+)
 def test_layers_and_tensors_the_optimizer_never_sees_are_a_build_error(name, fragments):
     report = verify_file(REVIEW / name, timeout_s=GENEROUS)
     assert report.code == "build_error", report.message
@@ -414,8 +447,17 @@ def test_output_that_depends_on_the_rest_of_the_batch_is_rejected(name, fragment
 def test_lazy_layers_train_and_the_log_agrees_with_the_verifier_on_the_model_size(tmp_path, name, params):
     model = REVIEW / name
     report = verify_file(model, input_shape=(3, 16, 16), timeout_s=GENEROUS)
-    job = TrainJob(candidate_id="r", model_path=model, out_dir=tmp_path / "c", dataset="digits", epochs=1,
-                   batch_size=128, device="cpu", threads=1, time_limit_s=500)  # fmt: skip
+    job = TrainJob(
+        candidate_id="r",
+        model_path=model,
+        out_dir=tmp_path / "c",
+        dataset="digits",
+        epochs=1,
+        batch_size=128,
+        device="cpu",
+        threads=1,
+        time_limit_s=500,
+    )
     result = train_candidate(job)
     assert result.status == "trained", result.reason
     assert _logged_params(job.log_path) == report.params == params

@@ -56,8 +56,17 @@ SLOW_OK = 120
 @pytest.mark.parametrize("name", FILES)
 def test_case_file_verifies_ok_through_the_cli(name):
     """One-shot path: ``fairnad verify`` runs the worker in a plain subprocess, as run.sh types it."""
-    result = run_cli("verify", str(CASE / name), "--json", "--input-shape", "3,32,32", "--num-classes", "10",
-                     "--timeout", str(SLOW_OK))  # fmt: skip
+    result = run_cli(
+        "verify",
+        str(CASE / name),
+        "--json",
+        "--input-shape",
+        "3,32,32",
+        "--num-classes",
+        "10",
+        "--timeout",
+        str(SLOW_OK),
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     report = json.loads(result.stdout)
     assert report["code"] == "ok", report
@@ -109,7 +118,7 @@ LAZY_ERRORS = {
     "shape_mismatch_in_a_linear_layer": (
         "x = nn.functional.linear(x.flatten(1), torch.ones(10, 7))\n",
         ("shapes cannot be multiplied",),
-    ),  # fmt: skip
+    ),
     "torch_check_with_a_tensor_message": (
         'torch._check(bool(x.sum() < 0), lambda: f"sum {x.sum()} is not negative")\n',
         ("is not negative",),
@@ -350,8 +359,17 @@ def _flood_job(tmp_path: Path) -> TrainJob:
     folder = tmp_path / "cand"
     folder.mkdir()
     (folder / "model.py").write_bytes((CASE / "model_bigstr.py").read_bytes())  # 3 MB of text per forward
-    return TrainJob(candidate_id="0001", model_path=folder / "model.py", out_dir=folder, dataset="digits",
-                    epochs=1, batch_size=128, lr=0.05, device="cpu", time_limit_s=240)  # fmt: skip
+    return TrainJob(
+        candidate_id="0001",
+        model_path=folder / "model.py",
+        out_dir=folder,
+        dataset="digits",
+        epochs=1,
+        batch_size=128,
+        lr=0.05,
+        device="cpu",
+        time_limit_s=240,
+    )
 
 
 def _assert_capped_log(job: TrainJob) -> None:
@@ -432,8 +450,16 @@ def _flooder_env(tmp_path: Path) -> dict[str, str]:
 
 def test_a_fresh_child_that_floods_is_drained_and_its_log_capped(tmp_path):
     log = tmp_path / "child.log"
-    result = run_python_module("flooder", ["200000"], timeout=240, cwd=tmp_path, log_path=log,
-                               env=_flooder_env(tmp_path), head_bytes=20_000, tail_bytes=20_000)  # fmt: skip
+    result = run_python_module(
+        "flooder",
+        ["200000"],
+        timeout=240,
+        cwd=tmp_path,
+        log_path=log,
+        env=_flooder_env(tmp_path),
+        head_bytes=20_000,
+        tail_bytes=20_000,
+    )
     assert result.returncode == 0 and not result.timed_out, result.output_tail
     assert result.output_tail.endswith("THE END\n") and "a line on stderr" in result.output_tail
     text = log.read_bytes()
@@ -443,7 +469,15 @@ def test_a_fresh_child_that_floods_is_drained_and_its_log_capped(tmp_path):
 
 def test_a_fresh_child_that_floods_forever_is_stopped_at_its_time_limit(tmp_path):
     log = tmp_path / "child.log"
-    result = run_python_module("flooder", ["-1"], timeout=3, cwd=tmp_path, log_path=log, env=_flooder_env(tmp_path),
-                               head_bytes=10_000, tail_bytes=10_000)  # fmt: skip
+    result = run_python_module(
+        "flooder",
+        ["-1"],
+        timeout=3,
+        cwd=tmp_path,
+        log_path=log,
+        env=_flooder_env(tmp_path),
+        head_bytes=10_000,
+        tail_bytes=10_000,
+    )
     assert result.timed_out  # however much it printed before the limit, the log holds at most head and tail
     assert log.stat().st_size < 20_000 + 1000

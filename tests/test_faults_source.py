@@ -36,8 +36,9 @@ def test_case_files_are_what_the_case_says():
 @pytest.mark.parametrize("name", ["model.py", "model_bom_only.py", "model_crlf_only.py"])
 def test_case_file_verifies_ok_through_the_cli(name):
     """As run.sh types it: ``fairnad verify FILE --json --input-shape 3,32,32 --num-classes 10``."""
-    result = run_cli("verify", str(CASE / name), "--json", "--input-shape", "3,32,32", "--num-classes", "10",
-                     "--timeout", "120")  # fmt: skip  # run.sh's command; a limit far above the work: no race
+    result = run_cli(
+        "verify", str(CASE / name), "--json", "--input-shape", "3,32,32", "--num-classes", "10", "--timeout", "120"
+    )  # run.sh's command; a limit far above the work: no race
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["ok"] is True and report["code"] == "ok", report
@@ -109,7 +110,7 @@ REFUSED = {
         _variant(PLAIN.replace(b"import torch\n", b"import torch\x00\n", 1), newline=b"\r\n"),
         2,
         ("NUL byte",),
-    ),  # fmt: skip
+    ),
     "declaration_too_late": (
         _variant(PLAIN.replace(b"import torch\n", b"import torch\n# coding: latin-1\nNAME = 'caf\xe9'\n", 1)),
         4,

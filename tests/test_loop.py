@@ -27,8 +27,15 @@ class StoreFreeExtractor(BuiltinExtractor):
 
     def build(self, store_dir: Path):
         bank = self.load_bank()
-        summary = KnowledgeSummary(ideas=len(bank), sub_categories=55, covered_sub_categories=55,
-                                   empty_sub_categories=[], store_count=0, store="none", seconds=0.0)  # fmt: skip
+        summary = KnowledgeSummary(
+            ideas=len(bank),
+            sub_categories=55,
+            covered_sub_categories=55,
+            empty_sub_categories=[],
+            store_count=0,
+            store="none",
+            seconds=0.0,
+        )
         return bank, summary
 
 
@@ -137,8 +144,14 @@ def test_roles_from_entry_points(monkeypatch, tmp_path):
 def test_trace_redacts_secrets_and_survives_a_torn_line(tmp_path):
     path = tmp_path / "trace.jsonl"
     writer = TraceWriter(path)
-    writer.emit("role_step", role="mutation", candidate="0001", api_key="sk-verysecretvalue123",
-                given="prompt with Bearer abcdefghijklmnop inside", decided="ok")  # fmt: skip
+    writer.emit(
+        "role_step",
+        role="mutation",
+        candidate="0001",
+        api_key="sk-verysecretvalue123",
+        given="prompt with Bearer abcdefghijklmnop inside",
+        decided="ok",
+    )
     writer.close()
     with open(path, "a") as handle:
         handle.write('{"v": 1, "event": "cut')

@@ -224,9 +224,17 @@ def test_products_and_bilinear():
 
 def test_normalisation_activation_pooling_softmax_and_elementwise_count_zero():
     model = nn.Sequential(
-        nn.BatchNorm2d(8), nn.GroupNorm(2, 8), nn.ReLU(), nn.GELU(), nn.Hardswish(), nn.MaxPool2d(2),
-        nn.AvgPool2d(2), nn.Upsample(scale_factor=2, mode="bilinear"), nn.Softmax(dim=1), nn.AdaptiveAvgPool2d(1),
-    ).eval()  # fmt: skip
+        nn.BatchNorm2d(8),
+        nn.GroupNorm(2, 8),
+        nn.ReLU(),
+        nn.GELU(),
+        nn.Hardswish(),
+        nn.MaxPool2d(2),
+        nn.AvgPool2d(2),
+        nn.Upsample(scale_factor=2, mode="bilinear"),
+        nn.Softmax(dim=1),
+        nn.AdaptiveAvgPool2d(1),
+    ).eval()
     count = counted(model, torch.randn(1, 8, 8, 8))
     assert count.total == 0 and count.uncounted == ()
     assert counted(lambda t: F.normalize(t * 2 + 1, dim=1).exp().sum(), torch.randn(4, 8)).uncounted == ()
@@ -284,16 +292,36 @@ def test_complex_products_count_the_real_products_they_run():
 
 def test_operator_families_and_the_zero_cost_operators():
     assert [operator_kind(n) for n in ("aten.convolution", "aten.addmm", "aten.bmm", "aten.mkldnn_rnn_layer")] == [
-        "conv", "linear", "matmul", "linear",
-    ]  # fmt: skip
+        "conv",
+        "linear",
+        "matmul",
+        "linear",
+    ]
     assert operator_kind("aten._scaled_dot_product_flash_attention_for_cpu") == "attention"
     assert operator_kind("aten._cdist_forward") == operator_kind("aten._pdist_forward") == "distance"
-    known = ("aten.relu", "aten.upsample_bilinear2d", "aten.linalg_vector_norm", "aten.native_batch_norm",
-             "aten.view", "aten.sum", "aten.mvlgamma", "aten.index_put_", "aten.bernoulli", "aten.hann_window")  # fmt: skip
+    known = (
+        "aten.relu",
+        "aten.upsample_bilinear2d",
+        "aten.linalg_vector_norm",
+        "aten.native_batch_norm",
+        "aten.view",
+        "aten.sum",
+        "aten.mvlgamma",
+        "aten.index_put_",
+        "aten.bernoulli",
+        "aten.hann_window",
+    )
     assert all(is_zero_cost_op(n) for n in known)
     # real work, or an operator nobody listed (another namespace, a name this torch does not have)
-    unknown = ("aten._fft_r2c", "aten.linalg_solve", "aten._linalg_svd", "aten.conv_tbc", "aten.mm",
-               "quantized.linear", "aten.some_future_kernel")  # fmt: skip
+    unknown = (
+        "aten._fft_r2c",
+        "aten.linalg_solve",
+        "aten._linalg_svd",
+        "aten.conv_tbc",
+        "aten.mm",
+        "quantized.linear",
+        "aten.some_future_kernel",
+    )
     assert not any(is_zero_cost_op(n) for n in unknown)
 
 
@@ -388,10 +416,22 @@ def test_params_count_frozen_once_shared_and_no_buffers():
 
 # -- torchvision's published figures (num_params exact, _ops within 2 %) ------------------------------
 TORCHVISION = [  # fifteen of the lighter ones (the suite runs on 2 CPU cores), three transformers among them
-    "alexnet", "efficientnet_b0", "maxvit_t", "mnasnet0_5", "mobilenet_v2", "mobilenet_v3_large",
-    "mobilenet_v3_small", "regnet_x_400mf", "regnet_y_400mf", "resnet18", "shufflenet_v2_x0_5",
-    "shufflenet_v2_x1_0", "squeezenet1_1", "swin_t", "vit_b_32",
-]  # fmt: skip
+    "alexnet",
+    "efficientnet_b0",
+    "maxvit_t",
+    "mnasnet0_5",
+    "mobilenet_v2",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
+    "regnet_x_400mf",
+    "regnet_y_400mf",
+    "resnet18",
+    "shufflenet_v2_x0_5",
+    "shufflenet_v2_x1_0",
+    "squeezenet1_1",
+    "swin_t",
+    "vit_b_32",
+]
 
 
 @pytest.mark.timeout(900)
@@ -456,15 +496,30 @@ DEPTH_CASES = {
     # einsum and @ with weights behind view chains count; QK^T and AV of activations do not: 3 layers
     "einsum-views-and-qkt": (
         _Chain(
-            lambda m, x: torch.einsum("bnc,dc->bnd", torch.softmax(_tokens(x) @ _tokens(x).transpose(1, 2), -1)
-                                      @ (_tokens(x) @ m.w.view(4, 4).t()), m.v.reshape(4, 4)) @ m.u.unsqueeze(0).expand(4, -1).t()[:, :1],
-            w=nn.Parameter(torch.randn(16)), v=nn.Parameter(torch.randn(2, 8)), u=nn.Parameter(torch.randn(4)),
+            lambda m, x: (
+                torch.einsum(
+                    "bnc,dc->bnd",
+                    torch.softmax(_tokens(x) @ _tokens(x).transpose(1, 2), -1) @ (_tokens(x) @ m.w.view(4, 4).t()),
+                    m.v.reshape(4, 4),
+                )
+                @ m.u.unsqueeze(0).expand(4, -1).t()[:, :1]
+            ),
+            w=nn.Parameter(torch.randn(16)),
+            v=nn.Parameter(torch.randn(2, 8)),
+            u=nn.Parameter(torch.randn(4)),
         ),
         3,
     ),
     # frozen weights count
-    "frozen": (nn.Sequential(nn.Conv2d(4, 4, 1).requires_grad_(False), nn.Conv2d(4, 4, 1).requires_grad_(False),
-                             nn.Flatten(), nn.Linear(64, 2)), 3),
+    "frozen": (
+        nn.Sequential(
+            nn.Conv2d(4, 4, 1).requires_grad_(False),
+            nn.Conv2d(4, 4, 1).requires_grad_(False),
+            nn.Flatten(),
+            nn.Linear(64, 2),
+        ),
+        3,
+    ),
     # a buffer used as a weight is a layer; a constant made in forward is not
     "buffer-and-constant": (
         _Chain(lambda m, x: (x.flatten(1) @ m.buf_proj.t()) @ torch.ones(8, 3), buf_proj=torch.randn(8, 64)),
@@ -473,15 +528,22 @@ DEPTH_CASES = {
     # nn.LSTM(num_layers=3): 3; bidirectional GRU: 1 (directions in parallel); LSTM with a projection (stepped
     # by torch one time step at a time on the CPU): 1; all on the 16 tokens
     "stacked-lstm": (_Chain(lambda m, x: m.rnn(_tokens(x))[0], rnn=nn.LSTM(4, 6, num_layers=3, batch_first=True)), 3),
-    "bidirectional-gru": (_Chain(lambda m, x: m.rnn(_tokens(x))[0], rnn=nn.GRU(4, 6, bidirectional=True,
-                                                                                  batch_first=True)), 1),
-    "projected-lstm": (_Chain(lambda m, x: m.rnn(_tokens(x))[0], rnn=nn.LSTM(4, 6, proj_size=2, batch_first=True)), 1),
-    "packed-gru": (
-        _Chain(lambda m, x: nn.utils.rnn.pad_packed_sequence(m.rnn(nn.utils.rnn.pack_padded_sequence(
-            _tokens(x), torch.tensor([16]), batch_first=True))[0], batch_first=True)[0], rnn=nn.GRU(4, 6, batch_first=True)),
+    "bidirectional-gru": (
+        _Chain(lambda m, x: m.rnn(_tokens(x))[0], rnn=nn.GRU(4, 6, bidirectional=True, batch_first=True)),
         1,
     ),
-}  # fmt: skip
+    "projected-lstm": (_Chain(lambda m, x: m.rnn(_tokens(x))[0], rnn=nn.LSTM(4, 6, proj_size=2, batch_first=True)), 1),
+    "packed-gru": (
+        _Chain(
+            lambda m, x: nn.utils.rnn.pad_packed_sequence(
+                m.rnn(nn.utils.rnn.pack_padded_sequence(_tokens(x), torch.tensor([16]), batch_first=True))[0],
+                batch_first=True,
+            )[0],
+            rnn=nn.GRU(4, 6, batch_first=True),
+        ),
+        1,
+    ),
+}
 
 
 class _KeywordRecurrence(nn.Module):
@@ -520,23 +582,34 @@ def _size(model: nn.Module, shape=(4, 4, 4)):
 def test_tensors_outside_parameters_count_when_a_layer_uses_them_as_weights():
     proj = torch.randn(8, 64)  # 512 values
     # through a view, after arithmetic, beside a one-number parameter: a weight each time
-    for forward in (lambda m, x: x.flatten(1) @ m.buf_proj.t(),
-                    lambda m, x: x.flatten(1) @ (m.buf_proj * 1.0).t(),
-                    lambda m, x: x.flatten(1) @ (m.buf_proj + 0 * m.alpha).t()):  # fmt: skip
+    for forward in (
+        lambda m, x: x.flatten(1) @ m.buf_proj.t(),
+        lambda m, x: x.flatten(1) @ (m.buf_proj * 1.0).t(),
+        lambda m, x: x.flatten(1) @ (m.buf_proj + 0 * m.alpha).t(),
+    ):
         size = _size(_Chain(forward, buf_proj=proj.clone(), alpha=nn.Parameter(torch.zeros(1))))
         assert (size.total, size.parameters, size.stored_weights) == (513, 1, {"buf_proj": 512})
     # a plain tensor attribute used by F.linear; one buffer registered under two names counts once
     shared = torch.randn(8, 64)
-    model = _Chain(lambda m, x: F.linear(x.flatten(1), m.plain) + F.linear(x.flatten(1), m.buf_a) @ m.buf_b[:, :8].t(),
-                   plain=torch.randn(8, 64), buf_a=shared, buf_b=shared)  # fmt: skip
+    model = _Chain(
+        lambda m, x: F.linear(x.flatten(1), m.plain) + F.linear(x.flatten(1), m.buf_a) @ m.buf_b[:, :8].t(),
+        plain=torch.randn(8, 64),
+        buf_a=shared,
+        buf_b=shared,
+    )
     assert _size(model).stored_weights == {"buf_a": 512, "plain": 512}
 
 
 def test_tensors_that_modify_or_only_meet_activations_do_not_count():
     conv = nn.Conv2d(4, 4, 3, padding=1)  # 144 + 4
     # a mask as large as the weight it multiplies, a table added to activations, batch-norm statistics
-    model = _Chain(lambda m, x: m.bn(F.conv2d(x + m.buf_pos, m.conv.weight * m.buf_mask, m.conv.bias)),
-                   conv=conv, bn=nn.BatchNorm2d(4), buf_mask=torch.ones(4, 4, 3, 3), buf_pos=torch.zeros(1, 4, 4, 4))  # fmt: skip
+    model = _Chain(
+        lambda m, x: m.bn(F.conv2d(x + m.buf_pos, m.conv.weight * m.buf_mask, m.conv.bias)),
+        conv=conv,
+        bn=nn.BatchNorm2d(4),
+        buf_mask=torch.ones(4, 4, 3, 3),
+        buf_pos=torch.zeros(1, 4, 4, 4),
+    )
     assert _size(model).stored_weights == {} and _size(model).total == 148 + 8
     # pruning (weight_orig * weight_mask), spectral and weight normalisation: the parameters alone
     pruned = nn.Conv2d(4, 4, 3, padding=1)
@@ -569,9 +642,12 @@ def test_unregistered_layers_and_learned_tensors_are_found_and_registered_ones_a
     model.fixed = torch.zeros(9)  # no gradient wanted: a constant (counted in the size when a layer uses it)
     found = {(f.path, f.kind, f.size) for f in unregistered_state(model)}
     assert found == {
-        ("lost[0]", "module", 9), ("lost[1]['deep'][0]", "module", 2 + 2 + 2 + 2 + 1), ("loose[0]", "parameter", 5),
-        ("raw", "tensor", 7), ("derived", "tensor", 6),
-    }  # fmt: skip
+        ("lost[0]", "module", 9),
+        ("lost[1]['deep'][0]", "module", 2 + 2 + 2 + 2 + 1),
+        ("loose[0]", "parameter", 5),
+        ("raw", "tensor", 7),
+        ("derived", "tensor", 6),
+    }
 
 
 # -- structure: every tensor type the model may use -----------------------------------------------------------------------

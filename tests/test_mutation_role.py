@@ -52,13 +52,28 @@ def test_seed_and_seed_choice():
 def test_a_budget_rejection_is_answered_with_a_downscale():
     big = ArchSpec.model_validate(PARENT)
     for _ in range(3):
-        big = ROLE.mutate(request("pareto_scale_up", parent_spec=big.model_dump(mode="json"),
-                                  max_params=10**8, max_flops=10**10)).spec  # fmt: skip
+        big = ROLE.mutate(
+            request("pareto_scale_up", parent_spec=big.model_dump(mode="json"), max_params=10**8, max_flops=10**10)
+        ).spec
         big = ArchSpec.model_validate(big)
-    feedback = [{"role": "verifier", "code": "over_param_budget", "kind": "budget", "message": "over",
-                 "transformation": "scale_up(...)"}]  # fmt: skip
-    result = ROLE.mutate(request("pareto_scale_up", attempt=1, previous_spec=big.model_dump(mode="json"),
-                                 feedback=feedback, max_params=300_000))  # fmt: skip
+    feedback = [
+        {
+            "role": "verifier",
+            "code": "over_param_budget",
+            "kind": "budget",
+            "message": "over",
+            "transformation": "scale_up(...)",
+        }
+    ]
+    result = ROLE.mutate(
+        request(
+            "pareto_scale_up",
+            attempt=1,
+            previous_spec=big.model_dump(mode="json"),
+            feedback=feedback,
+            max_params=300_000,
+        )
+    )
     assert "downscale(" in result.transformation
     assert measure(ArchSpec.model_validate(result.spec))[0] <= 300_000
 

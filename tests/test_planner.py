@@ -39,14 +39,26 @@ def test_fair_sampling_is_balanced_over_sub_categories_not_ideas():
 def test_feedback_statistics_change_what_the_planner_picks():
     feedback = BuiltinFeedback(RoleContext(settings=FairNADSettings()))
     outcomes = [
-        Outcome(candidate_id=f"{i}", idea="gelu-a", sub_category="operation.activation.gelu",
-                mutation_type="fair_idea", status="rejected")
+        Outcome(
+            candidate_id=f"{i}",
+            idea="gelu-a",
+            sub_category="operation.activation.gelu",
+            mutation_type="fair_idea",
+            status="rejected",
+        )
         for i in range(4)
     ] + [
-        Outcome(candidate_id=f"w{i}", idea="wide-a", sub_category="network.width_scaling.stage_widths",
-                mutation_type="fair_idea", status="trained", val_acc=0.9, parent_val_acc=0.8)
+        Outcome(
+            candidate_id=f"w{i}",
+            idea="wide-a",
+            sub_category="network.width_scaling.stage_widths",
+            mutation_type="fair_idea",
+            status="trained",
+            val_acc=0.9,
+            parent_val_acc=0.8,
+        )
         for i in range(4)
-    ]  # fmt: skip
+    ]
     stats, notes = feedback.update(FeedbackStats(), outcomes)
     assert stats.ideas["gelu-a"] == IdeaStats(tried=4, improved=0, failed=4, vetoed=0, delta_sum=0.0)
     assert stats.ideas["wide-a"].improved == 4 and len(notes) == 8
@@ -59,8 +71,16 @@ def test_feedback_statistics_change_what_the_planner_picks():
     assert after["gelu-a"] < before["gelu-a"] / 3
     assert after["wide-a"] > before["wide-a"] * 1.5
     trained = [{"id": "0000", "val_acc": 0.8, "params": 400_000, "flops": 10_000_000}]
-    plan_kwargs = dict(n=4, trained=trained, ideas=IDEAS, mix=MutationMix(fair_idea=0, pareto=0, iterative=1),
-                       realisable=None, max_params=1_500_000, max_flops=50_000_000, scale_up_below=0.5)  # fmt: skip
+    plan_kwargs = dict(
+        n=4,
+        trained=trained,
+        ideas=IDEAS,
+        mix=MutationMix(fair_idea=0, pareto=0, iterative=1),
+        realisable=None,
+        max_params=1_500_000,
+        max_flops=50_000_000,
+        scale_up_below=0.5,
+    )
     plain = plan_round(stats={}, rng=random.Random(2), **plan_kwargs)
     steered = plan_round(stats=stats, rng=random.Random(2), **plan_kwargs)
     assert {p.idea for p in steered} == {"wide-a"}  # iterative exploits the idea that helped
@@ -72,9 +92,18 @@ def test_pareto_scale_up_for_small_parents_and_tune_near_the_budget():
         {"id": "0000", "val_acc": 0.90, "params": 300_000, "flops": 10_000_000},
         {"id": "0001", "val_acc": 0.95, "params": 1_400_000, "flops": 45_000_000},
     ]
-    plan = plan_round(n=40, trained=trained, ideas=IDEAS, stats={}, mix=MutationMix(fair_idea=0, pareto=1, iterative=0),
-                      rng=random.Random(0), realisable=None, max_params=1_500_000, max_flops=50_000_000,
-                      scale_up_below=0.5)  # fmt: skip
+    plan = plan_round(
+        n=40,
+        trained=trained,
+        ideas=IDEAS,
+        stats={},
+        mix=MutationMix(fair_idea=0, pareto=1, iterative=0),
+        rng=random.Random(0),
+        realisable=None,
+        max_params=1_500_000,
+        max_flops=50_000_000,
+        scale_up_below=0.5,
+    )
     kinds = {(p.parent, p.mutation_type) for p in plan}
     assert kinds == {("0000", "pareto_scale_up"), ("0001", "pareto_tune")}
 

@@ -19,8 +19,13 @@ pytestmark = pytest.mark.timeout(180)
 
 def run_probe(source: str, *args: object, env: dict[str, str] | None = None) -> str:
     """Run ``source`` in a fresh interpreter (a guard cannot be lifted once installed); its stdout."""
-    result = subprocess.run([sys.executable, "-c", source, *map(str, args)], capture_output=True, text=True,
-                            env=env or cli_env(), timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", source, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env or cli_env(),
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -132,8 +137,13 @@ RUN_TIME_ESCAPES = {
 @pytest.mark.parametrize("name", sorted(RUN_TIME_ESCAPES))
 def test_guard_turns_a_run_time_escape_into_forbidden_call(tmp_path, name):
     path = tmp_path / f"{name}.py"
-    path.write_text(HEAD + "import torch.utils.model_zoo\nimport torch.utils.collect_env\n\n"
-                    + "def build_model(num_classes):\n" + RUN_TIME_ESCAPES[name] + TAIL)  # fmt: skip
+    path.write_text(
+        HEAD
+        + "import torch.utils.model_zoo\nimport torch.utils.collect_env\n\n"
+        + "def build_model(num_classes):\n"
+        + RUN_TIME_ESCAPES[name]
+        + TAIL
+    )
     report = verify_file(path, timeout_s=10)
     assert report.code == "forbidden_call", report.message
     assert "FairNAD sandbox:" in report.message

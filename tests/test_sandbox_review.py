@@ -35,8 +35,7 @@ ATTACK = Path(__file__).resolve().parent / "verifier_corpus" / "broken" / "type_
 # -- F1 (a): the attack, end to end ------------------------------------------------------------
 def test_the_environ_leak_attack_is_refused_and_never_prints_the_key():
     secret = "sk-test-SECRET-4242"
-    result = run_cli("verify", str(ATTACK), "--json", "--timeout", str(LIMIT_S),
-                     env={"FAIRNAD_LLM__API_KEY": secret})  # fmt: skip
+    result = run_cli("verify", str(ATTACK), "--json", "--timeout", str(LIMIT_S), env={"FAIRNAD_LLM__API_KEY": secret})
     assert secret not in result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["code"] == "forbidden_call", report

@@ -38,9 +38,15 @@ class StoreFreeExtractor(BuiltinExtractor):
     def build(self, store_dir: Path):
         bank = self.load_bank()
         empty = bank.empty_sub_categories()
-        summary = KnowledgeSummary(ideas=len(bank), sub_categories=len(bank.template.slugs),
-                                   covered_sub_categories=len(bank.template.slugs) - len(empty),
-                                   empty_sub_categories=empty, store_count=0, store="none", seconds=0.0)  # fmt: skip
+        summary = KnowledgeSummary(
+            ideas=len(bank),
+            sub_categories=len(bank.template.slugs),
+            covered_sub_categories=len(bank.template.slugs) - len(empty),
+            empty_sub_categories=empty,
+            store_count=0,
+            store="none",
+            seconds=0.0,
+        )
         return bank, summary
 
 
@@ -96,8 +102,17 @@ class SloppyStrategy(Strategy):
 def test_a_strategy_planning_an_undeclared_mutation_type_is_an_error():
     import random
 
-    view = RoundView(n=1, round=1, trained=[{"id": "0000"}], ideas={}, stats=FeedbackStats(), rng=random.Random(0),
-                     realisable=None, max_params=10, max_flops=10)  # fmt: skip
+    view = RoundView(
+        n=1,
+        round=1,
+        trained=[{"id": "0000"}],
+        ideas={},
+        stats=FeedbackStats(),
+        rng=random.Random(0),
+        realisable=None,
+        max_params=10,
+        max_flops=10,
+    )
     with pytest.raises(StrategyError, match="planned mutation type 'random_edit'.*declared: fair_idea"):
         SloppyStrategy(FairNADSettings().search).checked_plan(view)
 
@@ -164,10 +179,11 @@ def test_a_role_that_keeps_raising_stops_the_run_with_a_reason(tmp_path):
 def test_a_veto_does_not_count_against_the_idea():
     role = BuiltinFeedback(RoleContext(settings=FairNADSettings()))
     outcomes = [
-        Outcome(candidate_id="0001", idea="a", sub_category="s", mutation_type="fair_idea", status="rejected",
-                vetoed=True),
+        Outcome(
+            candidate_id="0001", idea="a", sub_category="s", mutation_type="fair_idea", status="rejected", vetoed=True
+        ),
         Outcome(candidate_id="0002", idea="a", sub_category="s", mutation_type="fair_idea", status="rejected"),
-    ]  # fmt: skip
+    ]
     stats, notes = role.update(FeedbackStats(), outcomes)
     assert stats.ideas["a"].vetoed == 1 and stats.ideas["a"].tried == 1 and stats.ideas["a"].failed == 1
     assert "vetoed" in notes[0] and notes[1].endswith("failed")
@@ -194,11 +210,15 @@ def test_a_resumed_run_keeps_its_ideas_when_the_idea_files_moved(tmp_path):
 def _bank_file(path: Path, count: int) -> Path:
     slugs = load_template().slugs
     ideas = [
-        {"id": f"idea-{i:05d}", "sub_category": slugs[i % len(slugs)], "title": f"Idea number {i}",
-         "description": f"A design idea, number {i}, described in a sentence of ordinary length for a bank.",
-         "source": {"title": "A paper", "year": 2024}}
+        {
+            "id": f"idea-{i:05d}",
+            "sub_category": slugs[i % len(slugs)],
+            "title": f"Idea number {i}",
+            "description": f"A design idea, number {i}, described in a sentence of ordinary length for a bank.",
+            "source": {"title": "A paper", "year": 2024},
+        }
         for i in range(count)
-    ]  # fmt: skip
+    ]
     path.write_text(yaml.safe_dump({"version": 1, "ideas": ideas}))
     return path
 

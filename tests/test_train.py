@@ -26,8 +26,17 @@ def job(tmp_path: Path, source: str, **kw) -> TrainJob:
     folder = tmp_path / "cand"
     folder.mkdir(exist_ok=True)
     (folder / "model.py").write_text(source)
-    defaults = dict(candidate_id="0001", model_path=folder / "model.py", out_dir=folder, dataset="digits",
-                    epochs=3, batch_size=64, lr=0.05, device="cpu", time_limit_s=120)  # fmt: skip
+    defaults = dict(
+        candidate_id="0001",
+        model_path=folder / "model.py",
+        out_dir=folder,
+        dataset="digits",
+        epochs=3,
+        batch_size=64,
+        lr=0.05,
+        device="cpu",
+        time_limit_s=120,
+    )
     return TrainJob(**{**defaults, **kw})
 
 
@@ -81,8 +90,10 @@ def _fake_cifar10(root: Path, per_batch: int = 20) -> None:
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
-                 b"labels": [i % 10 for i in range(per_batch)]}  # fmt: skip
+        batch = {
+            b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            b"labels": [i % 10 for i in range(per_batch)],
+        }
         (folder / name).write_bytes(pickle.dumps(batch))
 
 

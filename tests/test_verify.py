@@ -100,6 +100,7 @@ def test_verify_does_not_import_langchain_or_chroma(tmp_path):
         "heavy = [m for m in ('langchain_core', 'langgraph', 'chromadb', 'sentence_transformers') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe, str(good)], capture_output=True, text=True,
-                            env=cli_env(), timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(good)], capture_output=True, text=True, env=cli_env(), timeout=120
+    )
     assert "HEAVY []" in result.stdout, result.stdout + result.stderr

@@ -27,9 +27,16 @@ def test_no_vocabulary_gaps():
     assert vocabulary_gaps() == []
 
 
-FIELD_VOCABULARY = {"kind": "BlockKind", "mixer": "Mixer", "branches": "Branches", "norm": "Norm",
-                    "activation": "Activation", "recalibration": "Recalibration", "attention": "AttentionKind",
-                    "fusion": "Fusion"}  # fmt: skip
+FIELD_VOCABULARY = {
+    "kind": "BlockKind",
+    "mixer": "Mixer",
+    "branches": "Branches",
+    "norm": "Norm",
+    "activation": "Activation",
+    "recalibration": "Recalibration",
+    "attention": "AttentionKind",
+    "fusion": "Fusion",
+}
 WIRING_ONLY = {"shortcut"}  # chosen by the wiring's logic (identity, projection, dense), not looked up by name
 
 

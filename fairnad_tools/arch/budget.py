@@ -78,8 +78,12 @@ def _shrink_candidates(spec: ArchSpec) -> list[tuple[ArchSpec, str]]:
     for i, stage in enumerate(spec.stages):
         b = stage.block
         if b.kind in ("inverted_residual", "convnext", "transformer", "metaformer") and b.hidden_ratio > 1.0:
-            out.append((spec.with_stage(i, stage_with(stage, {"expansion": max(1.0, b.hidden_ratio / 2)}, None)),
-                        f"stage {i} expansion /2"))  # fmt: skip
+            out.append(
+                (
+                    spec.with_stage(i, stage_with(stage, {"expansion": max(1.0, b.hidden_ratio / 2)}, None)),
+                    f"stage {i} expansion /2",
+                )
+            )
     if spec.stem.kind == "conv" and spec.stem.stride == 1 and min(spec.input_shape[1:]) >= 32:
         out.append((rebuild(spec, stem={**spec.stem.model_dump(), "stride": 2}), "stem stride 2"))
     return out
@@ -109,8 +113,9 @@ def downscale(spec: ArchSpec, budget: Budget, *, max_steps: int = 40) -> tuple[A
             break
         _, spec, how, params, macs = best
         steps.append(how)
-    raise EditRefused(f"cannot downscale under {budget[0]:,} parameters / {budget[1]:,} MACs "
-                      f"(reached {params:,} / {macs:,})")  # fmt: skip
+    raise EditRefused(
+        f"cannot downscale under {budget[0]:,} parameters / {budget[1]:,} MACs (reached {params:,} / {macs:,})"
+    )
 
 
 def scale_up(

@@ -69,10 +69,15 @@ def _without_defaults(fn: Node, kwargs: dict[str, Node]) -> dict[str, Node]:
         return kwargs
     params = inspect.signature(fn.obj).parameters
     return {
-        k: v for k, v in kwargs.items()
-        if not (k in params and params[k].default is not inspect.Parameter.empty and params[k].default == v
-                and type(params[k].default) is type(v))
-    }  # fmt: skip
+        k: v
+        for k, v in kwargs.items()
+        if not (
+            k in params
+            and params[k].default is not inspect.Parameter.empty
+            and params[k].default == v
+            and type(params[k].default) is type(v)
+        )
+    }
 
 
 def call(fn: Node, *args: Node, **kwargs: Node) -> Call:

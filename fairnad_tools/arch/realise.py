@@ -63,8 +63,13 @@ def _op_stage_widths(spec: ArchSpec, rng: random.Random) -> tuple[ArchSpec, str]
     return spec.with_stage(i, scale_stage(spec.stages[i], width=new)), f"stage {i} width {old}->{new}"
 
 
-_EXPANSIONS = {"bottleneck": (0.25, 0.5), "inverted_residual": (2.0, 3.0, 4.0, 6.0), "convnext": (2.0, 3.0, 4.0),
-               "transformer": (1.0, 2.0, 4.0), "metaformer": (2.0, 3.0, 4.0)}  # fmt: skip
+_EXPANSIONS = {
+    "bottleneck": (0.25, 0.5),
+    "inverted_residual": (2.0, 3.0, 4.0, 6.0),
+    "convnext": (2.0, 3.0, 4.0),
+    "transformer": (1.0, 2.0, 4.0),
+    "metaformer": (2.0, 3.0, 4.0),
+}
 
 
 def _op_expansion_ratio(spec: ArchSpec, rng: random.Random) -> tuple[ArchSpec, str]:
@@ -97,8 +102,13 @@ def _op_hybrid(spec: ArchSpec, rng: random.Random) -> tuple[ArchSpec, str]:
     conv_kinds = {kind for kind, mixers in MIXERS_BY_KIND.items() if "conv" in mixers}
     if stages[0].block.kind not in conv_kinds:
         stages[0] = stage_with(stages[0], {"kind": "basic", "mixer": "conv"}, None)
-    attention = {"kind": "transformer", "mixer": "attention", "attention": rng.choice(["global", "windowed"]),
-                 "norm": "layer", "activation": "gelu"}  # fmt: skip
+    attention = {
+        "kind": "transformer",
+        "mixer": "attention",
+        "attention": rng.choice(["global", "windowed"]),
+        "norm": "layer",
+        "activation": "gelu",
+    }
     last = len(stages) - 1
     if last == 0:
         stages[0] = stage_with(stages[0], attention, stages[0].depth - 1)
@@ -171,8 +181,9 @@ def realised(sub_category: str, model: Any, spec: ArchSpec, parent: ArchSpec | N
         depths = [s.depth for s in spec.stages] != [s.depth for s in parent.stages]
         widths = [s.width for s in spec.stages] != [s.width for s in parent.stages]
         expansion = [s.block.hidden_ratio for s in spec.stages] != [s.block.hidden_ratio for s in parent.stages]
-        return {"depths": depths, "widths": widths, "expansion": expansion,
-                "depths_and_widths": depths and widths}[evidence["changed"]]  # fmt: skip
+        return {"depths": depths, "widths": widths, "expansion": expansion, "depths_and_widths": depths and widths}[
+            evidence["changed"]
+        ]
     names = {type(m).__name__ for m in model.modules()}
     held = {f"{type(m).__name__}@{name.rsplit('.', 1)[-1]}" for name, m in model.named_modules() if name}
 

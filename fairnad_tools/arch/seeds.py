@@ -27,8 +27,14 @@ def resnet32(input_shape: tuple[int, int, int] = (3, 32, 32)) -> ArchSpec:
 def mobilenetv2(input_shape: tuple[int, int, int] = (3, 32, 32)) -> ArchSpec:
     """A CIFAR MobileNetV2: inverted residuals (expansion 4, depthwise 3 x 3), ReLU6-like ReLU."""
     size = min(input_shape[1:])
-    layout = ((1, 16, "none", 1.0), (2, 24, "none", 4.0), (3, 32, "block", 4.0), (3, 64, "block", 4.0),
-              (2, 96, "none", 4.0), (2, 160, "block", 4.0))  # fmt: skip
+    layout = (
+        (1, 16, "none", 1.0),
+        (2, 24, "none", 4.0),
+        (3, 32, "block", 4.0),
+        (3, 64, "block", 4.0),
+        (2, 96, "none", 4.0),
+        (2, 160, "block", 4.0),
+    )
     stages = []
     for depth, width, wanted, expansion in layout:
         size, down = _downsample(size, wanted)
@@ -40,8 +46,9 @@ def mobilenetv2(input_shape: tuple[int, int, int] = (3, 32, 32)) -> ArchSpec:
 def convnext(input_shape: tuple[int, int, int] = (3, 32, 32)) -> ArchSpec:
     """A small ConvNeXt: patchify stem, 7 x 7 depthwise blocks with layer norm, GELU and MLP."""
     size = -(-min(input_shape[1:]) // 2)
-    block = BlockSpec(kind="convnext", mixer="depthwise", kernel_size=7, norm="layer", activation="gelu",
-                      layer_scale=0.1)  # fmt: skip
+    block = BlockSpec(
+        kind="convnext", mixer="depthwise", kernel_size=7, norm="layer", activation="gelu", layer_scale=0.1
+    )
     stages = []
     for depth, width, wanted in (
         (2, 32, "none"),

@@ -47,8 +47,13 @@ MIXERS_BY_KIND: dict[str, frozenset[str]] = {
 }
 """Block kind -> the mixers it can hold (every kind of :data:`BlockKind` is a key)."""
 DEFAULT_EXPANSION = {
-    "basic": 1.0, "bottleneck": 0.25, "inverted_residual": 4.0, "convnext": 4.0, "transformer": 2.0, "metaformer": 4.0,
-}  # fmt: skip
+    "basic": 1.0,
+    "bottleneck": 0.25,
+    "inverted_residual": 4.0,
+    "convnext": 4.0,
+    "transformer": 2.0,
+    "metaformer": 4.0,
+}
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
@@ -93,13 +98,17 @@ class BlockSpec(BaseModel):
             raise ValueError("kernel_size=9 is only for depthwise or large-kernel mixers")
         if self.branches != "single":
             if self.kind not in STRIDING_KINDS:
-                raise ValueError(f"branches={self.branches!r} replaces the spatial mixer of basic, bottleneck or "
-                                 f"inverted_residual blocks, not of a {self.kind} block")  # fmt: skip
+                raise ValueError(
+                    f"branches={self.branches!r} replaces the spatial mixer of basic, bottleneck or "
+                    f"inverted_residual blocks, not of a {self.kind} block"
+                )
             if self.mixer != "conv":
                 raise ValueError(f"branches={self.branches!r} replaces the mixer: set mixer='conv'")
         if self.shortcut == "projection" and self.kind not in STRIDING_KINDS:
-            raise ValueError(f"shortcut='projection' needs a block with a shortcut module (basic, bottleneck, "
-                             f"inverted_residual), not {self.kind}")  # fmt: skip
+            raise ValueError(
+                f"shortcut='projection' needs a block with a shortcut module (basic, bottleneck, "
+                f"inverted_residual), not {self.kind}"
+            )
         if self.fusion != "add" and self.branches != "multi_kernel":
             raise ValueError(f"fusion={self.fusion!r} merges multi-kernel branches: set branches='multi_kernel'")
         if self.shuffle and self.mixer != "grouped" and self.branches != "split_transform_merge":
@@ -114,9 +123,15 @@ class BlockSpec(BaseModel):
 
     def categorical(self) -> dict[str, Any]:
         """The choices that define the structure (numbers left out), only the ones in effect."""
-        out: dict[str, Any] = {"kind": self.kind, "norm": self.norm, "activation": self.activation,
-                               "recalibration": self.recalibration, "shortcut": self.shortcut,
-                               "layer_scale": self.layer_scale is not None, "drop_path": self.drop_path > 0}  # fmt: skip
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "norm": self.norm,
+            "activation": self.activation,
+            "recalibration": self.recalibration,
+            "shortcut": self.shortcut,
+            "layer_scale": self.layer_scale is not None,
+            "drop_path": self.drop_path > 0,
+        }
         if self.branches != "single":
             out["branches"] = self.branches
             if self.branches == "multi_kernel":
@@ -162,11 +177,15 @@ class StageSpec(BaseModel):
             seen.add(override.index)
         first = self.block_at(0)
         if self.downsample == "block" and first.kind not in STRIDING_KINDS:
-            raise ValueError(f"downsample='block' needs a first block that can stride (basic, bottleneck, "
-                             f"inverted_residual), not {first.kind}; use strided_conv, pool or patch_merging")  # fmt: skip
+            raise ValueError(
+                f"downsample='block' needs a first block that can stride (basic, bottleneck, "
+                f"inverted_residual), not {first.kind}; use strided_conv, pool or patch_merging"
+            )
         if self.block.shortcut == "dense" and self.downsample == "block":
-            raise ValueError("dense connectivity keeps the width inside a stage: use downsample strided_conv, pool, "
-                             "patch_merging or none")  # fmt: skip
+            raise ValueError(
+                "dense connectivity keeps the width inside a stage: use downsample strided_conv, pool, "
+                "patch_merging or none"
+            )
         return self
 
     def block_at(self, index: int) -> BlockSpec:
@@ -225,8 +244,10 @@ class ArchSpec(BaseModel):
         for index, stage in enumerate(self.stages):
             if stage.downsamples:
                 if size < 2:
-                    raise ValueError(f"stages[{index}].downsample={stage.downsample!r}: the feature map is already "
-                                     f"{size}x{size}; use downsample 'none' for this stage")  # fmt: skip
+                    raise ValueError(
+                        f"stages[{index}].downsample={stage.downsample!r}: the feature map is already "
+                        f"{size}x{size}; use downsample 'none' for this stage"
+                    )
                 size = -(-size // 2)
         return self
 
@@ -249,17 +270,25 @@ class ArchSpec(BaseModel):
         """Hash of the categorical choices only: numeric tweaks (depth, width, kernel) do not change it."""
         stages = []
         for stage in self.stages:
-            stages.append({
-                "downsample": stage.downsample,
-                "block": stage.block.categorical(),
-                "overrides": sorted((o.index, json.dumps(o.block.categorical(), sort_keys=True)) for o in stage.overrides),
-            })  # fmt: skip
+            stages.append(
+                {
+                    "downsample": stage.downsample,
+                    "block": stage.block.categorical(),
+                    "overrides": sorted(
+                        (o.index, json.dumps(o.block.categorical(), sort_keys=True)) for o in stage.overrides
+                    ),
+                }
+            )
         payload = {
-            "stem": {"kind": self.stem.kind, "pos": self.stem.positional_encoding, "norm": self.stem.norm,
-                     "activation": self.stem.activation},
+            "stem": {
+                "kind": self.stem.kind,
+                "pos": self.stem.positional_encoding,
+                "norm": self.stem.norm,
+                "activation": self.stem.activation,
+            },
             "stages": stages,
             "head": {"pooling": self.head.pooling, "dropout": self.head.dropout > 0},
-        }  # fmt: skip
+        }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def describe(self) -> str:
@@ -287,7 +316,13 @@ def rebuild(spec: ArchSpec, **changes: Any) -> ArchSpec:
     """A copy with ``changes``, validated again (``model_copy`` would skip validation)."""
     data = spec.model_dump()
     for key, value in changes.items():
-        data[key] = value.model_dump() if isinstance(value, BaseModel) else (
-            [v.model_dump() if isinstance(v, BaseModel) else v for v in value] if isinstance(value, tuple | list) else value
-        )  # fmt: skip
+        data[key] = (
+            value.model_dump()
+            if isinstance(value, BaseModel)
+            else (
+                [v.model_dump() if isinstance(v, BaseModel) else v for v in value]
+                if isinstance(value, tuple | list)
+                else value
+            )
+        )
     return ArchSpec.model_validate(data)

@@ -235,8 +235,12 @@ def _block_call(block: BlockSpec, in_ch: int, out_ch: int, stride: int, wiring: 
     if block.kind == "convnext":
         kwargs = {"mixer": mixer(block, channels=out_ch), "norm": norm, "mlp": mlp, "tail": tail(block)}
     elif block.kind == "transformer":
-        kwargs = {"attention": mixer(block.model_copy(update={"mixer": "attention"})), "norm": norm, "mlp": mlp,
-                  "tail": tail(block)}  # fmt: skip
+        kwargs = {
+            "attention": mixer(block.model_copy(update={"mixer": "attention"})),
+            "norm": norm,
+            "mlp": mlp,
+            "tail": tail(block),
+        }
     else:
         kwargs = {"token_mixer": mixer(block, channels=out_ch), "norm": norm, "mlp": mlp, "tail": tail(block)}
     return call(wiring.name("block", partial(BLOCKS[block.kind], **kwargs)), out_ch)
@@ -251,8 +255,7 @@ def _stage(stage: StageSpec, in_ch: int, wiring: _Wiring) -> Node:
     elif stage.downsample != "none":
         modules.append(call(DOWNSAMPLES[stage.downsample], in_ch, stage.width, norm=norm))
         in_ch = stage.width
-    elif in_ch != stage.width and (stage.block_at(0).kind not in STRIDING_KINDS
-                                   or stage.block.shortcut == "dense"):  # fmt: skip
+    elif in_ch != stage.width and (stage.block_at(0).kind not in STRIDING_KINDS or stage.block.shortcut == "dense"):
         modules.append(call(lib(L.ChannelProjection), in_ch, stage.width, norm=norm))
         in_ch = stage.width
     blocks = []

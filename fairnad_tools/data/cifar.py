@@ -78,15 +78,26 @@ class CifarLayout:
 
 CIFAR_LAYOUTS: dict[str, CifarLayout] = {
     "cifar10": CifarLayout(
-        "cifar10", "CIFAR-10", "cifar-10-batches-py", "cifar-10-python.tar.gz",
-        tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",), "batches.meta",
+        "cifar10",
+        "CIFAR-10",
+        "cifar-10-batches-py",
+        "cifar-10-python.tar.gz",
+        tuple(f"data_batch_{i}" for i in range(1, 6)),
+        ("test_batch",),
+        "batches.meta",
         ("cifar-10-batches-bin", "cifar-10-binary.tar.gz", "cifar-10-batches-mat", "cifar-10-matlab.tar.gz"),
     ),
     "cifar100": CifarLayout(
-        "cifar100", "CIFAR-100", "cifar-100-python", "cifar-100-python.tar.gz", ("train",), ("test",), "meta",
+        "cifar100",
+        "CIFAR-100",
+        "cifar-100-python",
+        "cifar-100-python.tar.gz",
+        ("train",),
+        ("test",),
+        "meta",
         ("cifar-100-binary", "cifar-100-binary.tar.gz", "cifar-100-matlab", "cifar-100-matlab.tar.gz"),
     ),
-}  # fmt: skip
+}
 
 
 @dataclass
@@ -217,8 +228,9 @@ class _Findings:
 
 def _walk(root: Path, max_depth: int = 3, max_entries: int = 20000) -> _Findings:
     """Look up to ``max_depth`` levels below ``root`` (hidden folders skipped, at most ``max_entries``)."""
-    found = _Findings({k: [] for k in CIFAR_LAYOUTS}, {k: [] for k in CIFAR_LAYOUTS}, {k: [] for k in CIFAR_LAYOUTS},
-                      [], 0, set())  # fmt: skip
+    found = _Findings(
+        {k: [] for k in CIFAR_LAYOUTS}, {k: [] for k in CIFAR_LAYOUTS}, {k: [] for k in CIFAR_LAYOUTS}, [], 0, set()
+    )
     archives = {name: key for key, lay in CIFAR_LAYOUTS.items() for name in lay.archive_names}
     versions = {v for lay in CIFAR_LAYOUTS.values() for v in lay.other_versions}
     queue: deque[tuple[Path, int]] = deque([(root, 0)])
@@ -591,8 +603,11 @@ class Cifar(Dataset):
         arrays = read_cifar(self.info.name, data_dir)
         logger.info(
             "%s: %d train and %d test images in %s",
-            self.info.name, len(arrays.train_y), len(arrays.test_y), arrays.folder,
-        )  # fmt: skip
+            self.info.name,
+            len(arrays.train_y),
+            len(arrays.test_y),
+            arrays.folder,
+        )
 
     def load(self, data_dir: Path | None) -> Splits:
         """The NAS-Bench-201 search splits (see the module docstring); raises as :meth:`check` does."""

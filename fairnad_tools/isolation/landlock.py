@@ -42,16 +42,30 @@ _SCOPE_ABSTRACT_UNIX_AND_SIGNAL = (1 << 0) | (1 << 1)
 
 # Shared libraries (read and map as code) and devices; no /etc, /home, /tmp. /proc and /sys: process_read_roots().
 SYSTEM_READ_ROOTS = (
-    "/usr/lib", "/usr/lib64", "/usr/local/lib", "/lib", "/lib64", "/etc/ld.so.cache", "/etc/localtime", "/dev",
-)  # fmt: skip
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/local/lib",
+    "/lib",
+    "/lib64",
+    "/etc/ld.so.cache",
+    "/etc/localtime",
+    "/dev",
+)
 SYSTEM_WRITE_ROOTS = ("/dev/null", "/dev/shm")
 # System information that libraries read to size thread pools, caches and memory (glibc, OpenMP, oneDNN,
 # torch): CPU count and topology, NUMA nodes, cgroup CPU quota, memory, transparent huge pages; the NVIDIA
 # driver's information. None of it belongs to another process.
 PROC_SYS_READ = (
-    "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/sys/vm/overcommit_memory", "/proc/driver/nvidia",
-    "/sys/devices/system/cpu", "/sys/devices/system/node", "/sys/fs/cgroup", "/sys/kernel/mm/transparent_hugepage",
-)  # fmt: skip
+    "/proc/cpuinfo",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/sys/vm/overcommit_memory",
+    "/proc/driver/nvidia",
+    "/sys/devices/system/cpu",
+    "/sys/devices/system/node",
+    "/sys/fs/cgroup",
+    "/sys/kernel/mm/transparent_hugepage",
+)
 _PINNED: list[int] = []  # descriptors of this process's own /proc folder (see the module docstring)
 
 

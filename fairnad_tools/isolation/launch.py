@@ -123,9 +123,13 @@ def _run_forked(
     try:
         with tempfile.TemporaryDirectory(prefix="fairnad-child-") as scratch:
             returncode, timed_out = server.run(
-                module, args, cwd=str(Path(cwd or scratch).resolve()), output_fd=write_fd,
-                env=dict(env) if env is not None else child_env(), timeout=timeout,
-            )  # fmt: skip
+                module,
+                args,
+                cwd=str(Path(cwd or scratch).resolve()),
+                output_fd=write_fd,
+                env=dict(env) if env is not None else child_env(),
+                timeout=timeout,
+            )
     finally:
         os.close(write_fd)  # with the child gone, the relay sees end of file
         relay.finish()

@@ -170,8 +170,10 @@ class CappedOutput:
                 self._file.write(tail)
                 log.warning(
                     "a child's output (%s) was cut to its first %s and last %s",
-                    _size(self.total), _size(self.head_written), _size(len(tail)),
-                )  # fmt: skip
+                    _size(self.total),
+                    _size(self.head_written),
+                    _size(len(tail)),
+                )
         finally:
             self._file.close()
 

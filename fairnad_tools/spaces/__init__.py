@@ -112,7 +112,7 @@ SPACES: Registry[type[SearchSpace]] = Registry(
 
 def register_space(name: str) -> Callable[[S], S]:
     """Class decorator: register a :class:`SearchSpace` subclass as ``search.space = name``."""
-    return SPACES.register(name)  # type: ignore[return-value]
+    return SPACES.register(name)
 
 
 def get_space(name: str) -> type[SearchSpace]:

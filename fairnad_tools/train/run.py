@@ -32,9 +32,12 @@ def train_candidate(job: TrainJob) -> TrainResult:
     if done is not None:
         return done
     job = job.model_copy(
-        update={"model_path": job.model_path.absolute(), "out_dir": job.out_dir.absolute(),
-                "data_dir": job.data_dir.expanduser().absolute() if job.data_dir else None}
-    )  # fmt: skip  # the worker runs in out_dir: no relative path may reach it
+        update={
+            "model_path": job.model_path.absolute(),
+            "out_dir": job.out_dir.absolute(),
+            "data_dir": job.data_dir.expanduser().absolute() if job.data_dir else None,
+        }
+    )  # the worker runs in out_dir: no relative path may reach it
     job.out_dir.mkdir(parents=True, exist_ok=True)
     job_path = job.out_dir / "train_job.json"
     atomic_write_json(job_path, job.model_dump(mode="json"))

@@ -130,9 +130,12 @@ def train(job: TrainJob) -> TrainResult:
     materialise(model, norm(train_x[: min(len(train_x), job.batch_size)]))
     size = model_size(model, info.input_shape)
     optimizer = torch.optim.SGD(
-        model.parameters(), lr=job.lr, momentum=job.momentum, nesterov=job.momentum > 0,
+        model.parameters(),
+        lr=job.lr,
+        momentum=job.momentum,
+        nesterov=job.momentum > 0,
         weight_decay=job.weight_decay,
-    )  # fmt: skip
+    )
     bounds = batch_bounds(len(train_x), job.batch_size)
     steps_per_epoch = len(bounds)
     total = job.epochs * steps_per_epoch
@@ -172,8 +175,14 @@ def train(job: TrainJob) -> TrainResult:
             correct += (logits.argmax(1) == yb).sum().item()
             seen += len(idx)
         loss_value, train_acc = total_loss / seen, correct / seen
-        history.append({"epoch": epoch, "loss": round(loss_value, 5), "train_acc": round(train_acc, 5),
-                        "seconds": round(time.monotonic() - epoch_start, 3)})  # fmt: skip
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": round(loss_value, 5),
+                "train_acc": round(train_acc, 5),
+                "seconds": round(time.monotonic() - epoch_start, 3),
+            }
+        )
         log(
             f"epoch {epoch}/{job.epochs} loss {loss_value:.4f} train_acc {train_acc:.4f} "
             f"lr {schedule.get_last_lr()[0]:.4f} ({history[-1]['seconds']:.1f} s)"
@@ -185,18 +194,28 @@ def train(job: TrainJob) -> TrainResult:
         test_acc = evaluate(model, data.test_x.to(device), data.test_y.to(device), norm, eval_batch)
     log(f"val_acc {val_acc:.4f} test_acc {test_acc if test_acc is None else round(test_acc, 4)}")
     return TrainResult(
-        candidate_id=job.candidate_id, status="trained", val_acc=val_acc, test_acc=test_acc,
-        train_acc=train_acc, train_loss=loss_value, epochs=job.epochs, device=str(device),
-        seconds=round(time.monotonic() - start, 2), model_sha256=file_sha256(job.model_path),
+        candidate_id=job.candidate_id,
+        status="trained",
+        val_acc=val_acc,
+        test_acc=test_acc,
+        train_acc=train_acc,
+        train_loss=loss_value,
+        epochs=job.epochs,
+        device=str(device),
+        seconds=round(time.monotonic() - start, 2),
+        model_sha256=file_sha256(job.model_path),
         history=history,
-    )  # fmt: skip
+    )
 
 
 def _failure(job: TrainJob, reason: str, start: float) -> TrainResult:
     return TrainResult(
-        candidate_id=job.candidate_id, status="failed", reason=reason,
-        seconds=round(time.monotonic() - start, 2), model_sha256=file_sha256(job.model_path),
-    )  # fmt: skip
+        candidate_id=job.candidate_id,
+        status="failed",
+        reason=reason,
+        seconds=round(time.monotonic() - start, 2),
+        model_sha256=file_sha256(job.model_path),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

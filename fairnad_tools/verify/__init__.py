@@ -69,14 +69,21 @@ def _run_dynamic(
     with tempfile.TemporaryDirectory(prefix="fairnad-verify-") as workdir:
         result_path = Path(workdir) / "result.json"
         args = [
-            "--file", str(path.resolve()),
-            "--input-shape", ",".join(map(str, input_shape)),
-            "--num-classes", str(num_classes),
-            "--result", str(result_path),
-            "--memory-mb", str(memory_mb),
-            "--cpu-seconds", str(int(timeout_s) + 1),
-            "--train-batch", str(train_batch),
-        ]  # fmt: skip
+            "--file",
+            str(path.resolve()),
+            "--input-shape",
+            ",".join(map(str, input_shape)),
+            "--num-classes",
+            str(num_classes),
+            "--result",
+            str(result_path),
+            "--memory-mb",
+            str(memory_mb),
+            "--cpu-seconds",
+            str(int(timeout_s) + 1),
+            "--train-batch",
+            str(train_batch),
+        ]
         if parent is not None:
             args += ["--parent", str(Path(parent).resolve())]
         child = run_python_module("fairnad_tools.verify.worker", args, timeout=timeout_s, cwd=workdir)
@@ -115,9 +122,14 @@ def _check_budgets_and_structure(
 ) -> VerifyReport:
     checks = (
         ("over_param_budget", report.params or 0, max_params, "parameters", "reduce width or depth"),
-        ("over_flops_budget", report.flops or 0, max_flops, "multiply-accumulates per image",
-         "downsample earlier or reduce width"),
-    )  # fmt: skip
+        (
+            "over_flops_budget",
+            report.flops or 0,
+            max_flops,
+            "multiply-accumulates per image",
+            "downsample earlier or reduce width",
+        ),
+    )
     for code, value, budget, what, advice in checks:
         if value > budget:
             over = value - budget

@@ -310,7 +310,7 @@ _SELF_NAMES = frozenset({"self", "cls"})
 
 
 def _fail(code: str, message: str) -> VerifyReport:
-    return VerifyReport(ok=False, code=code, message=message)  # type: ignore[arg-type]
+    return VerifyReport(ok=False, code=code, message=message)
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -526,13 +526,13 @@ class _Scopes:
             self._visit_all(node.bases + [k.value for k in node.keywords] + node.decorator_list, scope)
             self._body(node.body, self._child(scope, node, node.name, None), node)
         elif type(node) in _COMPREHENSIONS:
-            first, *rest = node.generators  # type: ignore[attr-defined]
+            first, *rest = node.generators
             self._visit(first.iter, scope)
             table = None if scope.unknown else self._take(scope, _COMPREHENSIONS[type(node)], node.lineno, None)
             if table is not None:
                 child = _Scope(node, table, scope)
             else:  # inlined (Python 3.12+): its variables are its own, the rest resolves outside
-                names = set().union(*(_target_names(g.target) for g in node.generators))  # type: ignore[attr-defined]
+                names = set().union(*(_target_names(g.target) for g in node.generators))
                 child = _Scope(node, None, scope, comp_locals=frozenset(names), unknown=scope.unknown)
             self._visit_all([first.target, *first.ifs], child)
             for gen in rest:
@@ -540,7 +540,7 @@ class _Scopes:
             if isinstance(node, ast.DictComp):
                 self._visit_all([node.value, node.key], child)
             else:
-                self._visit(node.elt, child)  # type: ignore[attr-defined]
+                self._visit(node.elt, child)
         else:
             for child_node in ast.iter_child_nodes(node):
                 self._visit(child_node, scope)
@@ -559,13 +559,13 @@ class _Scopes:
             if index in taken or table.get_name() != name or table.get_lineno() != lineno:
                 continue
             taken.add(index)
-            if params is not None and set(table.get_parameters()) != params:  # type: ignore[attr-defined]
+            if params is not None and set(table.get_parameters()) != params:
                 return None
             return table
         return None
 
     def _child(self, scope: _Scope, node: ast.AST, name: str, params: set[str] | None) -> _Scope:
-        table = None if scope.unknown else self._take(scope, name, node.lineno, params)  # type: ignore[attr-defined]
+        table = None if scope.unknown else self._take(scope, name, node.lineno, params)
         return _Scope(node, table, scope, unknown=table is None)
 
     # -- resolving -----------------------------------------------------------------------------
@@ -794,8 +794,11 @@ class _Checker:
                     self._report(node, _check_import(alias.name, node.lineno))
                     inner = next((p for p in alias.name.split(".")[1:] if _attribute_problem(p)), None)
                     if inner:
-                        self.fail(node, "forbidden_import", f"importing {alias.name!r} is not allowed: {inner!r} "
-                                  "reaches outside the allowlist")  # fmt: skip
+                        self.fail(
+                            node,
+                            "forbidden_import",
+                            f"importing {alias.name!r} is not allowed: {inner!r} reaches outside the allowlist",
+                        )
                     head = alias.name.split(".")[0]
                     self.aliases[alias.asname or head] = alias.name if alias.asname else head
             elif isinstance(node, ast.ImportFrom):
@@ -877,7 +880,7 @@ class _Checker:
 
     def _check_attribute_function(self, node: ast.Call) -> None:
         """``getattr(obj, name)``: the name must be a literal, and not one the sandbox forbids."""
-        func = node.func.id  # type: ignore[attr-defined]
+        func = node.func.id
         if len(node.args) < 2 or not (isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)):
             self.fail(
                 node,
@@ -924,7 +927,7 @@ class _Checker:
                     continue  # words, not an expression: nothing can evaluate it
                 for inner in ast.walk(parsed):  # keep the outer line numbers in messages
                     if hasattr(inner, "lineno"):
-                        inner.lineno, inner.col_offset = annotation.lineno, annotation.col_offset  # type: ignore[attr-defined]
+                        inner.lineno, inner.col_offset = annotation.lineno, annotation.col_offset
                 self._check_annotation(parsed.body, node.value)
 
     # -- names -----------------------------------------------------------------------------------
@@ -977,7 +980,7 @@ def _check_path(path: str, lineno: int, code: str = "forbidden_call") -> VerifyR
     for bad in FORBIDDEN_PATHS:
         if path == bad or path.startswith(bad + "."):
             return _fail(
-                code,  # type: ignore[arg-type]
+                code,
                 f"line {lineno}: {path!r} is not allowed in a model file "
                 "(no loading, saving, compiling, code from strings, processes or networking)",
             )
@@ -986,7 +989,7 @@ def _check_path(path: str, lineno: int, code: str = "forbidden_call") -> VerifyR
         private = next((p for p in parts[1:] if _private(p)), None)
         if private:
             return _fail(
-                code,  # type: ignore[arg-type]
+                code,
                 f"line {lineno}: {path!r} is not allowed: {private!r} is private to the standard library's "
                 f"{parts[0]} module; use its public names",
             )
@@ -994,7 +997,7 @@ def _check_path(path: str, lineno: int, code: str = "forbidden_call") -> VerifyR
         for i in range(1, len(parts)):
             if _private(parts[i]) and _torch_submodule(tuple(parts[1 : i + 1])):
                 return _fail(
-                    code,  # type: ignore[arg-type]
+                    code,
                     f"line {lineno}: {path!r} is not allowed: {'.'.join(parts[: i + 1])} is a private torch "
                     "module (internals, compilers, native bindings); use torch's public API",
                 )

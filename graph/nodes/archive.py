@@ -51,10 +51,16 @@ def archive(state: RunState, runtime: Runtime[RunContext]) -> Command[Literal["p
         "status": status,
         "stop_reason": stop_reason,
     }
-    summary = ctx.store.write_summary({**state, **update}, ctx.settings.data.dataset)  # type: ignore[arg-type]
+    summary = ctx.store.write_summary({**state, **update}, ctx.settings.data.dataset)
     ctx.tracer.emit(
-        "round_end", round=state.get("round", 0), counted=done, budget=state["budget"],
-        status=status, stop_reason=stop_reason, pareto=summary["pareto"], best=summary["best"],
-    )  # fmt: skip
+        "round_end",
+        round=state.get("round", 0),
+        counted=done,
+        budget=state["budget"],
+        status=status,
+        stop_reason=stop_reason,
+        pareto=summary["pareto"],
+        best=summary["best"],
+    )
     ctx.report(counted=done, budget=state["budget"], status=status)
     return Command(update=update, goto="plan_round" if status == "running" else END)

@@ -44,7 +44,7 @@ def feedback(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 idea=record["idea"],
                 sub_category=record["sub_category"],
                 mutation_type=record["mutation_type"],
-                status=record["status"],  # type: ignore[arg-type]
+                status=record["status"],
                 vetoed=vetoed(record),
                 val_acc=record["val_acc"],
                 parent_val_acc=parent["val_acc"] if parent else None,
@@ -57,12 +57,22 @@ def feedback(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             stats, notes = role.update(before, outcomes)
         except Exception as exc:  # noqa: BLE001 - a role's bug must not end the run
             message = f"unexpected error in role {role.name!r}: {type(exc).__name__}: {exc}; statistics unchanged"
-            ctx.tracer.emit("role_error", role=role.name, candidate=None, given=given, message=message,
-                            traceback=traceback.format_exc(limit=8))  # fmt: skip
+            ctx.tracer.emit(
+                "role_error",
+                role=role.name,
+                candidate=None,
+                given=given,
+                message=message,
+                traceback=traceback.format_exc(limit=8),
+            )
             return {}
     ctx.tracer.emit(
-        "role_step", role=role.name, candidate=None, given=given,
+        "role_step",
+        role=role.name,
+        candidate=None,
+        given=given,
         decided="; ".join(notes) or "no idea-driven outcome this round",
-        seconds=timer.seconds, tokens=None,
-    )  # fmt: skip
+        seconds=timer.seconds,
+        tokens=None,
+    )
     return {"stats": FeedbackStats.model_validate(stats).model_dump(mode="json")}

@@ -58,9 +58,11 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
                 except Exception as exc:  # noqa: BLE001 - a gate's bug rejects one candidate, not the run
                     crashed = traceback.format_exc(limit=8)
                     review = Review(
-                        approved=False, code="role_error", kind="execution",
+                        approved=False,
+                        code="role_error",
+                        kind="execution",
                         message=f"unexpected error in gate {name!r}: {type(exc).__name__}: {exc}",
-                    )  # fmt: skip
+                    )
             ctx.store.write_json(cid, report_file, review.report or review.model_dump(mode="json"))
             measured = {k: v for k, v in review.measurements.items() if k in ("params", "flops")}
             record.update({k: v for k, v in measured.items() if v is not None})
@@ -75,13 +77,20 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
             else:
                 decided = _send_back(ctx, name, record, review)
             ctx.tracer.emit(
-                "role_step", role=name, candidate=cid,
+                "role_step",
+                role=name,
+                candidate=cid,
                 given=f"{proposal.transformation or proposal.mutation_type} (attempt {record['attempt']})",
-                decided=decided, code=review.code, message=review.message,
-                params=review.measurements.get("params"), flops=review.measurements.get("flops"),
-                report=str(ctx.store.candidate_dir(cid) / report_file), seconds=timer.seconds, tokens=None,
-            )  # fmt: skip
-            updates[cid] = record  # type: ignore[assignment]
+                decided=decided,
+                code=review.code,
+                message=review.message,
+                params=review.measurements.get("params"),
+                flops=review.measurements.get("flops"),
+                report=str(ctx.store.candidate_dir(cid) / report_file),
+                seconds=timer.seconds,
+                tokens=None,
+            )
+            updates[cid] = record
         return {"candidates": updates}
 
     gate.__name__ = f"gate_{name}"
@@ -93,9 +102,12 @@ def _send_back(ctx: RunContext, name: str, record: dict[str, Any], review: Revie
     used = record["retries"].get(review.kind, 0)
     limit = ctx.settings.roles.retries.limit(review.kind)
     note = {
-        "role": name, "code": review.code, "kind": review.kind,
-        "message": review.message, "transformation": record["transformation"],
-    }  # fmt: skip
+        "role": name,
+        "code": review.code,
+        "kind": review.kind,
+        "message": review.message,
+        "transformation": record["transformation"],
+    }
     record["feedback"] = [*record["feedback"], note]
     if review.kind == "review" and record["structure_hash"]:
         record["vetoed"] = [*record.get("vetoed", []), record["structure_hash"]]

@@ -29,8 +29,15 @@ def load_knowledge(state: RunState, runtime: Runtime[RunContext]) -> Command[Lit
             bank, summary = role.build(ctx.store.knowledge_dir)
         except Exception as exc:  # noqa: BLE001 - a role's failure is recorded, never a traceback
             reason = f"extractor {role.name!r} failed: {type(exc).__name__}: {exc}"
-            ctx.tracer.emit("role_error", role=role.name, candidate=None, given=given, message=reason,
-                            traceback=traceback.format_exc(limit=8), seconds=timer.seconds)  # fmt: skip
+            ctx.tracer.emit(
+                "role_error",
+                role=role.name,
+                candidate=None,
+                given=given,
+                message=reason,
+                traceback=traceback.format_exc(limit=8),
+                seconds=timer.seconds,
+            )
             return Command(update={"status": "stopped", "stop_reason": reason, "batch": []}, goto="archive")
     ctx.store.write_bank(bank)
     ctx._bank = bank

@@ -88,8 +88,8 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         ctx.tracer.emit(
             "role_step", role=role.name, candidate=cid, given=given, decided=decided, seconds=timer.seconds, tokens=None
         )
-        updates[cid] = record  # type: ignore[assignment]
-        candidates[cid] = record  # type: ignore[assignment]
+        updates[cid] = record
+        candidates[cid] = record
     return {"candidates": updates}
 
 

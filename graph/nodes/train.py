@@ -16,6 +16,7 @@ from graph.state import CandidateRecord, RunState, counted, trained
 
 
 def make_job(ctx: RunContext, cid: str) -> TrainJob:
+    """The training job of candidate ``cid``, with the dataset's defaults for unset ``[train]`` keys."""
     settings = ctx.settings
     return job_for(
         settings.train,
@@ -37,8 +38,17 @@ def train(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     jobs = [make_job(ctx, cid) for cid in approved]
 
     def run(job: TrainJob) -> TrainResult:
-        ctx.tracer.emit("tool_call", role=None, candidate=job.candidate_id, tool="train", phase="start",
-                        epochs=job.epochs, batch_size=job.batch_size, lr=job.lr, device=job.device)  # fmt: skip
+        ctx.tracer.emit(
+            "tool_call",
+            role=None,
+            candidate=job.candidate_id,
+            tool="train",
+            phase="start",
+            epochs=job.epochs,
+            batch_size=job.batch_size,
+            lr=job.lr,
+            device=job.device,
+        )
         return train_candidate(job)
 
     for job, result in ctx.executor.map(run, jobs):
@@ -50,13 +60,21 @@ def train(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             test_acc=result.test_acc,
             seconds=result.seconds,
         )
-        updates[job.candidate_id] = record  # type: ignore[assignment]
+        updates[job.candidate_id] = record
         ctx.tracer.emit(
-            "tool_call", role=None, candidate=job.candidate_id, tool="train",
-            phase="reused" if result.reused else "finished", status=result.status,
-            reason=result.reason, val_acc=result.val_acc, test_acc=result.test_acc,
-            seconds=result.seconds, device=result.device, log=str(job.log_path),
-        )  # fmt: skip
+            "tool_call",
+            role=None,
+            candidate=job.candidate_id,
+            tool="train",
+            phase="reused" if result.reused else "finished",
+            status=result.status,
+            reason=result.reason,
+            val_acc=result.val_acc,
+            test_acc=result.test_acc,
+            seconds=result.seconds,
+            device=result.device,
+            log=str(job.log_path),
+        )
         done += 1
         if result.val_acc is not None:
             best = max(best or 0.0, result.val_acc)

@@ -107,7 +107,7 @@ STRATEGIES: Registry[type[Strategy]] = Registry(
 
 def register_strategy(name: str) -> Callable[[T], T]:
     """Class decorator: register a :class:`Strategy` subclass as ``search.strategy = name``."""
-    return STRATEGIES.register(name)  # type: ignore[return-value]
+    return STRATEGIES.register(name)
 
 
 def get_strategy(name: str) -> type[Strategy]:
