@@ -454,7 +454,7 @@ def test_trace_helpers_normalise_ids_and_read_the_displayed_column(tmp_path):
 
 
 def test_id_ranges_are_listed_compactly():
-    from graph.cli import _id_ranges
+    from graph.cli.status import _id_ranges
 
     assert _id_ranges(["0000", "0001", "0002", "0005", "0007", "0008"]) == "0000-0002, 0005, 0007-0008"
     assert _id_ranges([]) == ""

@@ -135,7 +135,7 @@ def refusal(name: str, data_dir: Path) -> str:
 def assert_refused_before_the_run(result: subprocess.CompletedProcess[str], run_dir: Path, *fragments: str) -> None:
     """A setup error: one ``error:`` line on stderr with every fragment, no traceback, no run directory.
 
-    The exit code is the one ``graph/cli.py`` gives setup errors (1 or 2, never 0, which would
+    The exit code is the one ``graph/cli`` gives setup errors (1 or 2, never 0, which would
     mean a run took place); this file checks the refusal, the CLI's own tests its code.
     """
     assert result.returncode in (1, 2), result.stdout + result.stderr

@@ -1,0 +1,224 @@
+"""``fairnad run`` and ``fairnad resume``: start a search, continue or extend one, under a progress bar."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, get_args
+
+import typer
+
+from fairnad_tools.data import dataset_info
+from fairnad_tools.settings import DataSettings
+from graph.cli.common import ConfigOpt, DeviceOpt, QuietOpt, UsageError, _fail, err
+from graph.cli.status import _print_summary
+from graph.settings import load_settings
+from graph.store import RunStore
+
+if TYPE_CHECKING:
+    from graph.runner import ResumePlan
+
+DATASETS = get_args(DataSettings.model_fields["dataset"].annotation)
+
+
+def _default_run_dir() -> Path:
+    return Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
+
+
+# flag name -> (settings section, key, the option as typed)
+FLAGS = {
+    "budget": ("search", "budget", "--budget"),
+    "seed": ("search", "seed", "--seed"),
+    "dataset": ("data", "dataset", "--dataset"),
+    "data_dir": ("data", "data_dir", "--data-dir"),
+    "epochs": ("train", "epochs", "--epochs"),
+    "device": ("train", "device", "--device"),
+}
+
+
+def _overrides(**flags: Any) -> dict[str, Any]:
+    result: dict[str, dict[str, Any]] = {}
+    for key, value in flags.items():
+        if value is not None:
+            section, name, _ = FLAGS[key]
+            result.setdefault(section, {})[name] = value
+    return result
+
+
+FLAG_NAMES = {(section, key): option for section, key, option in FLAGS.values()}
+
+
+class _Progress:
+    """A rich progress bar fed by the graph: candidates done of the budget, best accuracy."""
+
+    def __init__(self, budget: int | None, quiet: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.quiet = quiet
+        self.started = False
+        self.best: float | None = None
+        self.progress = Progress(
+            TextColumn("[bold]candidates"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[best]}"),
+            TimeElapsedColumn(),
+            console=err,
+            disable=quiet,
+            transient=False,
+        )
+        self.task = self.progress.add_task("run", total=budget, best="best val -")
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if not self.started:  # shown from the first event on: a refused resume shows no bar
+            self.progress.start()
+            self.started = True
+        if event.get("best") is not None:
+            self.best = event["best"]
+        best = f"best val {self.best:.2%}" if self.best is not None else "best val -"
+        update: dict[str, Any] = {"completed": event.get("counted", 0), "best": best}
+        if event.get("budget") is not None:  # an extended run shows its new budget
+            update["total"] = event["budget"]
+        self.progress.update(self.task, **update)
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.started:
+            self.progress.stop()
+
+
+def _drive(fn: Any, store: RunStore, budget: int | None, quiet: bool) -> dict[str, Any]:
+    """Run ``fn(store, progress)`` under a progress bar (shown from the first event), print the summary."""
+    try:
+        with _Progress(budget, quiet) as progress:
+            summary = fn(store, progress)
+    except KeyboardInterrupt:
+        _fail(f"interrupted; finished candidates are kept. Continue with: fairnad resume {store.root}", 130)
+    _print_summary(summary, store.root)
+    if summary["status"] == "stopped":
+        _fail(
+            f"the run stopped: {summary.get('stop_reason')}. To try again: fairnad resume {store.root} "
+            f"--budget N (N > {summary['counted']})",
+            1,
+        )
+    return summary
+
+
+def run(
+    run_dir: Annotated[
+        Path | None, typer.Option("--run-dir", "-o", help="run directory (default: runs/run-<time>)")
+    ] = None,
+    budget: Annotated[int | None, typer.Option(help="candidates that reach training")] = None,
+    dataset: Annotated[str | None, typer.Option(help=f"{', '.join(DATASETS)} (digits is bundled)")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="folder with the CIFAR files")] = None,
+    epochs: Annotated[int | None, typer.Option(help="training epochs per candidate")] = None,
+    device: DeviceOpt = None,
+    seed: Annotated[int | None, typer.Option(help="search seed")] = None,
+    config: ConfigOpt = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="continue the run in --run-dir (as 'fairnad resume'; --budget extends it)")
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run a search (by default: the bundled digits data, built-in agents, the CPU).
+
+    Everything that can be checked before the run starts (settings, roles, knowledge files,
+    the device, the dataset's files and content) is checked before the run folder exists.
+    """
+    from graph.runner import check_start, start_run
+
+    if resume:
+        if run_dir is None:
+            raise UsageError("--resume needs --run-dir DIR, the run to continue (or use 'fairnad resume DIR')")
+        given = {"--dataset": dataset, "--data-dir": data_dir, "--epochs": epochs, "--seed": seed, "--config": config}
+        cannot = [flag for flag, value in given.items() if value is not None]
+        if cannot:
+            raise UsageError(
+                f"{', '.join(cannot)} cannot act on a resumed run: it keeps the settings it was started with "
+                f"({Path(run_dir) / 'settings.toml'}); drop {'them' if len(cannot) > 1 else 'it'}, or start a "
+                "new run in another --run-dir (only --budget and --device apply when resuming)"
+            )
+        if not RunStore(run_dir).holds_run():
+            raise UsageError(f"--resume: {RunStore(run_dir).root} holds no run to resume; drop --resume to start one")
+        resume_cmd(run_dir, budget=budget, device=device, quiet=quiet)
+        return
+    store = RunStore(run_dir or _default_run_dir())
+    settings = load_settings(
+        config,
+        _overrides(budget=budget, seed=seed, dataset=dataset, data_dir=data_dir, epochs=epochs, device=device),
+        flags=FLAG_NAMES,
+    )
+    if not dataset_info(settings.data.dataset).needs_data_dir and settings.data.data_dir is not None:
+        if data_dir is not None:  # a flag that cannot act is an error, never ignored
+            raise UsageError(
+                f"--data-dir cannot act: the dataset is {settings.data.dataset}, which is bundled and reads no "
+                "folder; drop --data-dir, or choose the dataset it holds (--dataset cifar10 or cifar100)"
+            )
+        err.print(
+            f"note: data.data_dir ({settings.data.data_dir}) is not used: {settings.data.dataset} is bundled",
+            highlight=False,
+            soft_wrap=True,
+        )
+    check_start(settings, store)
+    err.print(
+        f"FairNAD run in [bold]{store.root}[/]: {settings.data.dataset}, budget {settings.search.budget}, "
+        f"llm {settings.llm.provider}, device {settings.train.device}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+    def start(s: RunStore, progress: _Progress) -> dict[str, Any]:
+        progress({"counted": 0, "budget": settings.search.budget})
+        return start_run(settings, s, progress, checked=True)
+
+    _drive(start, store, settings.search.budget, quiet)
+
+
+def resume_cmd(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="the run directory")],
+    budget: Annotated[
+        int | None,
+        typer.Option(help="the run's new budget: at least what it has counted; more extends it, finished or not"),
+    ] = None,
+    device: DeviceOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Continue a run from its last checkpoint (finished candidates are kept), or extend it with --budget.
+
+    Without --budget the run keeps its saved budget (an earlier extension included). A
+    finished run continues from its current Pareto front, statistics and candidate ids.
+    """
+    from graph.runner import ResumeError, resume_run
+
+    store = RunStore(run_dir)
+    store.info()
+    plans: list[ResumePlan] = []
+
+    def announce(plan: ResumePlan) -> None:
+        plans.append(plan)
+        change = f", budget {plan.previous_budget} -> {plan.budget}" if plan.budget != plan.previous_budget else ""
+        what = "resuming" if plan.continues else "nothing to resume in"
+        # a run that is resumed was not running: no process held it (the resume took its lock)
+        status = "interrupted" if plan.status == "running" else plan.status
+        err.print(
+            f"FairNAD: {what} {store.root} ({status}, {plan.counted} of {plan.budget} counted{change}, "
+            f"device {plan.settings.train.device})",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    try:
+        summary = _drive(
+            lambda s, p: resume_run(s, p, budget=budget, device=device, on_plan=announce), store, None, quiet
+        )
+    except ResumeError as exc:
+        raise UsageError(str(exc)) from None
+    if plans and not plans[0].continues and summary["status"] in ("finished", "stopped"):
+        err.print(
+            f"the run is {summary['status']} with {summary['counted']} of {summary['budget']} counted; "
+            f"to train more: fairnad resume {store.root} --budget N (N > {summary['counted']})",
+            highlight=False,
+            soft_wrap=True,
+        )
