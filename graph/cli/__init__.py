@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from typing import Annotated
 
 import typer
@@ -70,8 +71,14 @@ def _main(
         raise typer.Exit(0)
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    """A FairNAD notice (a deprecated setting, ...) as one ``warning:`` line on stderr, no source line."""
+    err.print(f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+
+
 def _run_app(args: list[str]) -> int:
     """Run the command; its exit code."""
+    warnings.showwarning = _show_warning
     try:
         code = app(args=args, prog_name="fairnad", standalone_mode=False)  # returns typer.Exit's code
         return code if isinstance(code, int) else 0
