@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MutationType = Literal["seed", "fair_idea", "pareto_scale_up", "pareto_tune", "iterative", "random_edit"]
 """``seed``: the first candidate, no parent. ``fair_idea``: apply one idea from the bank.
@@ -132,6 +132,15 @@ class Review(Record):
     kind: RepairKind = "ok"
     measurements: dict[str, Any] = Field(default_factory=dict)
     report: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _rejection_has_a_kind(self) -> Review:
+        if not self.approved and self.kind == "ok":
+            raise ValueError(
+                "a rejection needs a kind: 'execution', 'budget', 'structure' or 'review' (a veto: the "
+                "mutation role is asked for a different edit)"
+            )
+        return self
 
 
 class Outcome(Record):

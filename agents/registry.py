@@ -51,9 +51,13 @@ def get_role(name: str, part: str | None = None) -> type[Role]:
         if not issubclass(cls, base):
             able = [n for n, c in ROLES.items().items() if issubclass(c, base)]
             played = next((p for p, b in PARTS.items() if issubclass(cls, b)), None)
-            what = f"a {played} role" if played else "not a role of any part"
+            what = f"{_article(played)} {played} role" if played else "not a role of any part"
             raise RoleRegistryError(
                 f"role {name!r} cannot play the {part} part: it is {what} ({cls.__module__}.{cls.__qualname__} "
                 f"does not subclass agents.base.{base.__name__}). Roles that can: {', '.join(able) or 'none'}"
             )
     return cls
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"

@@ -42,6 +42,9 @@ def make_roles(settings: FairNADSettings, llm: Any = None, space: SearchSpace | 
     Raises :class:`RoleRegistryError` naming the setting for an unknown role, a role that
     cannot play its part (``roles.mutation = "feedback"``) or a gate listed twice.
     """
+    from agents.registry import discover
+
+    discover()  # a broken plugin is reported as itself, not as a bad value of the first setting read
     context = RoleContext(settings=settings, llm=llm, seed=settings.search.seed, space=space)
     parts: dict[str, Any] = {}
     for part in ("extractor", "mutation", "feedback"):
@@ -57,7 +60,7 @@ def make_roles(settings: FairNADSettings, llm: Any = None, space: SearchSpace | 
         except RoleRegistryError as exc:
             raise RoleRegistryError(f"bad value in 'roles.gates': {exc}") from None
         if name in gates:
-            raise RoleRegistryError(f"role {name!r} appears twice in [roles] gates")
+            raise RoleRegistryError(f"role {name!r} appears twice in [roles] gates; list each gate once")
         gates[name] = cls(context)
     return Roles(parts["extractor"], parts["mutation"], parts["feedback"], gates)
 

@@ -287,8 +287,15 @@ def resume_run(
             snapshot = app.get_state({"configurable": {"thread_id": run_id}})
         values = cast(RunState, dict(snapshot.values or {}))
         plan = plan_resume(store, values, saved, budget=budget, device=device, env=env)
+        bank_kept = store.read_bank() is not None
+        if not bank_kept and values.get("knowledge") and "ideas" not in values:
+            # this run kept its bank (its state has no idea map, as runs before the bank file had)
+            raise RunDirError(
+                f"the run's idea bank {store.bank_file} is missing; a resumed run never reads the idea files "
+                "again (they may have changed), so restore the file from a backup, or start a new run"
+            )
         if plan.continues:
-            preflight(plan.settings, bank_kept=store.read_bank() is not None)
+            preflight(plan.settings, bank_kept=bank_kept)
         if on_plan is not None:
             on_plan(plan)
         if not plan.continues:

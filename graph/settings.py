@@ -116,7 +116,7 @@ DEPRECATED_RETRY_KEYS = {
 
 
 class RolesSettings(Section):
-    """Which registered role plays each part; ``gates`` run in order between mutation and training."""
+    """Which registered role plays each part; the gates run in order between mutation and training."""
 
     extractor: str = "extractor"
     mutation: str = "mutation"

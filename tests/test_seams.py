@@ -278,3 +278,122 @@ def test_the_bank_round_trips_through_its_file(tmp_path):
 
     with pytest.raises(RunDirError, match="bank.json is malformed"):
         store.read_bank()
+
+
+# -- roles and strategies that break their contract ----------------------------------------------
+@register_role("test_seams_garbage_mutation")
+class GarbageMutation(BuiltinMutation):
+    """Returns a dict instead of a MutationResult for candidate 0001."""
+
+    def mutate(self, request):
+        result = super().mutate(request)
+        return result.model_dump() if request.candidate_id == "0001" else result
+
+
+@register_role("test_seams_garbage_gate")
+class GarbageGate(VerifierRole):
+    """Returns a dict instead of a Review for candidate 0002."""
+
+    def review(self, proposal):
+        return {"approved": True} if proposal.candidate_id == "0002" else super().review(proposal)
+
+
+@register_role("test_seams_garbage_feedback")
+class GarbageFeedback(BuiltinFeedback):
+    def update(self, stats, outcomes):
+        return {"ideas": "not a table"}, ["n"]
+
+
+def test_roles_returning_the_wrong_record_reject_one_candidate_each(tmp_path):
+    s = settings(
+        budget=4,
+        roles={
+            "mutation": "test_seams_garbage_mutation",
+            "gates": ["test_seams_garbage_gate"],
+            "feedback": "test_seams_garbage_feedback",
+        },
+    )
+    summary = start_run(s, RunStore(tmp_path / "run"))
+    assert summary["status"] == "finished" and summary["counted"] == 4, summary
+    by_id = {c["id"]: c for c in summary["candidates"]}
+    assert "mutate() returned dict, not a MutationResult" in by_id["0001"]["reason"]
+    assert "review() returned dict, not a Review" in by_id["0002"]["reason"]
+    errors = [e for e in read_trace(tmp_path / "run" / "trace.jsonl") if e["event"] == "role_error"]
+    assert any(e["role"] == "test_seams_garbage_feedback" and "statistics unchanged" in e["message"] for e in errors)
+
+
+class EmptyStrategy(Strategy):
+    name = "test_empty"
+    mutation_types = frozenset({"random_edit"})
+
+    def plan(self, view):
+        return []
+
+
+class RaisingStrategy(Strategy):
+    name = "test_raising"
+    mutation_types = frozenset({"random_edit"})
+
+    def plan(self, view):
+        raise RuntimeError("scripted bug in the strategy")
+
+
+@pytest.mark.parametrize(
+    "strategy,reason",
+    [
+        (EmptyStrategy, "strategy 'test_empty' planned no candidates for round 1"),
+        (RaisingStrategy, "strategy 'test_raising' failed in round 1: RuntimeError: scripted bug in the strategy"),
+    ],
+)
+def test_a_strategy_that_plans_nothing_or_raises_stops_the_run_with_the_reason(tmp_path, strategy, reason):
+    from graph.strategies import register_strategy
+
+    register_strategy(strategy.name)(strategy)
+    summary = start_run(settings(budget=3, search={"strategy": strategy.name}), RunStore(tmp_path / "run"))
+    assert summary["status"] == "stopped" and summary["stop_reason"] == reason
+    assert summary["counted"] == 1 and summary["best"] == "0000"  # the seed's result is kept
+
+
+def test_a_plan_must_name_trained_parents_and_known_types():
+    import random
+
+    from graph.strategies import register_strategy
+
+    class WrongParent(Strategy):
+        name = "wrong_parent"
+        mutation_types = frozenset({"random_edit"})
+
+        def plan(self, view):
+            return [PlannedCandidate("random_edit", "9999")]
+
+    view = RoundView(n=2, round=1, trained=[{"id": "0000"}], ideas={}, stats=FeedbackStats(), rng=random.Random(0),
+                     realisable=None, max_params=10, max_flops=10)  # fmt: skip
+    with pytest.raises(StrategyError, match="planned parent '9999', which is not a trained candidate"):
+        WrongParent(FairNADSettings().search).checked_plan(view)
+    with pytest.raises(StrategyError, match="'mutate_everything'.*not mutation types"):
+
+        @register_strategy("test_bad_types")
+        class BadTypes(Strategy):
+            mutation_types = frozenset({"random_edit", "mutate_everything"})
+
+            def plan(self, view):
+                return []
+
+
+def test_a_rejection_without_a_kind_is_refused():
+    from pydantic import ValidationError
+
+    from agents.records import Review
+
+    with pytest.raises(ValidationError, match="a rejection needs a kind"):
+        Review(approved=False, code="nope", message="no")
+
+
+def test_a_resume_whose_bank_file_is_gone_says_so(tmp_path):
+    from graph.store import RunDirError
+
+    store = RunStore(tmp_path / "run")
+    assert start_run(settings(budget=1), store)["status"] == "finished"
+    store.bank_file.unlink()
+    with pytest.raises(RunDirError, match=r"idea bank .*bank.json is missing.*never reads the idea files"):
+        resume_run(store, budget=2, env={})

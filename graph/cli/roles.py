@@ -31,7 +31,9 @@ def roles(config: ConfigOpt = None) -> None:
     for name, cls in registered.items():
         kind = next((part for part, base in PARTS.items() if issubclass(cls, base)), "none")
         places = [
-            place if part == kind else f"{place} (cannot play it: not a {part} role)"
+            place
+            if part == kind
+            else f"{place} (cannot play it: not {'an' if part[0] in 'aeiou' else 'a'} {part} role)"
             for role, part, place in wanted
             if role == name
         ]

@@ -55,6 +55,8 @@ def feedback(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     with Timer() as timer:
         try:
             stats, notes = role.update(before, outcomes)
+            stats = FeedbackStats.model_validate(stats)
+            decided = "; ".join(str(note) for note in notes) or "no idea-driven outcome this round"
         except Exception as exc:  # noqa: BLE001 - a role's bug must not end the run
             message = f"unexpected error in role {role.name!r}: {type(exc).__name__}: {exc}; statistics unchanged"
             ctx.tracer.emit(
@@ -71,8 +73,8 @@ def feedback(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         role=role.name,
         candidate=None,
         given=given,
-        decided="; ".join(notes) or "no idea-driven outcome this round",
+        decided=decided,
         seconds=timer.seconds,
         tokens=None,
     )
-    return {"stats": FeedbackStats.model_validate(stats).model_dump(mode="json")}
+    return {"stats": stats.model_dump(mode="json")}

@@ -55,6 +55,8 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
             with Timer() as timer:
                 try:
                     review = role.review(proposal)
+                    if not isinstance(review, Review):
+                        raise TypeError(f"review() returned {type(review).__name__}, not a Review")
                 except Exception as exc:  # noqa: BLE001 - a gate's bug rejects one candidate, not the run
                     crashed = traceback.format_exc(limit=8)
                     review = Review(
@@ -66,6 +68,7 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
             ctx.store.write_json(cid, report_file, review.report or review.model_dump(mode="json"))
             measured = {k: v for k, v in review.measurements.items() if k in ("params", "flops")}
             record.update({k: v for k, v in measured.items() if v is not None})
+            given = f"{proposal.transformation or proposal.mutation_type} (attempt {record['attempt']})"
             if crashed is not None:
                 record.update(status="rejected", reason=f"{name}: {review.code}: {review.message}", error_role=name)
                 decided = f"rejected: {review.message}"
@@ -80,7 +83,7 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
                 "role_step",
                 role=name,
                 candidate=cid,
-                given=f"{proposal.transformation or proposal.mutation_type} (attempt {record['attempt']})",
+                given=given,
                 decided=decided,
                 code=review.code,
                 message=review.message,

@@ -46,7 +46,10 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             for variant in range(MAX_DUPLICATE_TRIES):
                 request.variant = variant
                 try:
-                    result = role.mutate(request)
+                    proposed = role.mutate(request)
+                    if not isinstance(proposed, MutationResult):
+                        raise TypeError(f"mutate() returned {type(proposed).__name__}, not a MutationResult")
+                    result = proposed
                 except MutationFailed as exc:
                     error = str(exc)
                     break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import traceback
 from typing import Literal
 
 from langgraph.runtime import Runtime
@@ -17,8 +18,8 @@ from graph.strategies import RoundView
 def plan_round(state: RunState, runtime: Runtime[RunContext]) -> Command[Literal["mutate", "archive"]]:
     """Plan the next round's candidates (the seed first); stop when nothing can be mutated.
 
-    Raises :class:`graph.strategies.StrategyError` when the strategy plans a mutation type it
-    does not declare.
+    A strategy that raises, breaks its contract (:meth:`graph.strategies.Strategy.checked_plan`)
+    or plans nothing stops the run with the reason in ``stop_reason`` (results kept).
     """
     ctx = runtime.context
     settings = ctx.settings
@@ -50,7 +51,16 @@ def plan_round(state: RunState, runtime: Runtime[RunContext]) -> Command[Literal
         max_params=settings.verify.max_params,
         max_flops=settings.verify.flops_budget(shape),
     )
-    plan = ctx.strategy.checked_plan(view)
+    try:
+        plan = ctx.strategy.checked_plan(view)
+    except Exception as exc:  # noqa: BLE001 - a strategy's failure ends the run cleanly, with the reason
+        reason = f"strategy {ctx.strategy.name!r} failed in round {round_no + 1}: {type(exc).__name__}: {exc}"
+        ctx.tracer.emit("error", role=None, message=reason, traceback=traceback.format_exc(limit=8))
+        return Command(update={"status": "stopped", "stop_reason": reason, "batch": []}, goto="archive")
+    if not plan:
+        reason = f"strategy {ctx.strategy.name!r} planned no candidates for round {round_no + 1}"
+        ctx.tracer.emit("error", role=None, message=reason)
+        return Command(update={"status": "stopped", "stop_reason": reason, "batch": []}, goto="archive")
     records = {}
     for offset, item in enumerate(plan):
         cid = f"{next_id + offset:04d}"

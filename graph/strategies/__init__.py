@@ -87,12 +87,24 @@ class Strategy(ABC):
         Raises :class:`StrategyError` naming the strategy and the type.
         """
         plan = self.plan(view)
+        if not isinstance(plan, list) or not all(isinstance(item, PlannedCandidate) for item in plan):
+            raise StrategyError(f"strategy {self.name!r} must return a list of PlannedCandidate, not {plan!r:.200}")
+        parents = {record["id"] for record in view.trained}
         for item in plan:
-            if item.mutation_type not in self.mutation_types or item.mutation_type not in MUTATION_TYPES:
+            if item.mutation_type not in MUTATION_TYPES:
+                raise StrategyError(
+                    f"strategy {self.name!r} planned {item.mutation_type!r}, which is not a mutation type; "
+                    f"known types: {', '.join(sorted(MUTATION_TYPES))}"
+                )
+            if item.mutation_type not in self.mutation_types:
                 raise StrategyError(
                     f"strategy {self.name!r} planned mutation type {item.mutation_type!r}, which it does not "
-                    f"declare; declared: {', '.join(sorted(self.mutation_types))} (known types: "
-                    f"{', '.join(sorted(MUTATION_TYPES))})"
+                    f"declare; declared: {', '.join(sorted(self.mutation_types))}"
+                )
+            if item.parent not in parents:
+                raise StrategyError(
+                    f"strategy {self.name!r} planned parent {item.parent!r}, which is not a trained candidate "
+                    f"(trained: {', '.join(sorted(parents)[:10])}{', ...' if len(parents) > 10 else ''})"
                 )
         if len(plan) > view.n:
             raise StrategyError(f"strategy {self.name!r} planned {len(plan)} candidates for a round of {view.n}")
@@ -106,8 +118,23 @@ STRATEGIES: Registry[type[Strategy]] = Registry(
 
 
 def register_strategy(name: str) -> Callable[[T], T]:
-    """Class decorator: register a :class:`Strategy` subclass as ``search.strategy = name``."""
-    return STRATEGIES.register(name)
+    """Class decorator: register a :class:`Strategy` subclass as ``search.strategy = name``.
+
+    Raises :class:`StrategyError` when ``mutation_types`` is empty or names a type that is not
+    in :data:`agents.records.MutationType`.
+    """
+
+    def decorator(cls: T) -> T:
+        declared = set(getattr(cls, "mutation_types", ()))
+        unknown = sorted(declared - MUTATION_TYPES)
+        if unknown or not declared:
+            raise StrategyError(
+                f"strategy {name!r} declares {unknown or 'no mutation types'}, which are not mutation types; "
+                f"declare some of: {', '.join(sorted(MUTATION_TYPES))}"
+            )
+        return STRATEGIES.register(name)(cls)
+
+    return decorator
 
 
 def get_strategy(name: str) -> type[Strategy]:
