@@ -51,7 +51,7 @@ def get_role(name: str, part: str | None = None) -> type[Role]:
         if not issubclass(cls, base):
             able = [n for n, c in ROLES.items().items() if issubclass(c, base)]
             played = next((p for p, b in PARTS.items() if issubclass(cls, b)), None)
-            what = f"{_article(played)} {played} role" if played else "not a role of any part"
+            what = f"{article(played)} {played} role" if played else "not a role of any part"
             raise RoleRegistryError(
                 f"role {name!r} cannot play the {part} part: it is {what} ({cls.__module__}.{cls.__qualname__} "
                 f"does not subclass agents.base.{base.__name__}). Roles that can: {', '.join(able) or 'none'}"
@@ -59,5 +59,6 @@ def get_role(name: str, part: str | None = None) -> type[Role]:
     return cls
 
 
-def _article(word: str) -> str:
+def article(word: str) -> str:
+    """The indefinite article for ``word`` ("an extractor", "a gate"), for messages naming a part."""
     return "an" if word[:1] in "aeiou" else "a"

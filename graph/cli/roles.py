@@ -16,7 +16,7 @@ def roles(config: ConfigOpt = None) -> None:
 
     import agents
     from agents.base import PARTS
-    from agents.registry import ENTRY_POINT_GROUP, list_roles
+    from agents.registry import ENTRY_POINT_GROUP, article, list_roles
     from fairnad_tools.spaces import SPACES
     from graph.strategies import STRATEGIES
 
@@ -31,9 +31,7 @@ def roles(config: ConfigOpt = None) -> None:
     for name, cls in registered.items():
         kind = next((part for part, base in PARTS.items() if issubclass(cls, base)), "none")
         places = [
-            place
-            if part == kind
-            else f"{place} (cannot play it: not {'an' if part[0] in 'aeiou' else 'a'} {part} role)"
+            place if part == kind else f"{place} (cannot play it: not {article(part)} {part} role)"
             for role, part, place in wanted
             if role == name
         ]
