@@ -53,6 +53,18 @@ class MutationFailed(RuntimeError):
     """
 
 
+class MutationRetry(RuntimeError):
+    """A mutation role's attempt produced nothing checkable (an LLM answer cut short, no code, edits
+    that do not apply); the graph records it as an ``execution`` rejection from the mutation role
+    and asks again within ``roles.retries.execution``, with the message in the request's feedback.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 class ReviewNote(Record):
     """One gate rejection of an earlier attempt, as the mutation role reads it on a retry."""
 
@@ -71,8 +83,13 @@ class MutationRequest(Record):
     parent_id: str | None = None
     parent_spec: dict[str, Any] | None = Field(default=None, description="the parent's spec.json, None if code-only")
     parent_source: str | None = Field(default=None, description="the parent's model.py")
+    parent_params: int | None = Field(default=None, description="the parent's measured parameters")
+    parent_flops: int | None = Field(default=None, description="the parent's measured MACs per image")
     idea: str | None = Field(default=None, description="idea id from the bank")
     idea_title: str | None = None
+    idea_description: str | None = None
+    idea_evidence: str | None = Field(default=None, description="what the paper reports for the idea, if known")
+    idea_source: str | None = Field(default=None, description="the paper or card the idea comes from")
     sub_category: str | None = Field(default=None, description="template slug level.category.sub_category")
     input_shape: tuple[int, int, int] = Field(description="(channels, height, width) of one image")
     max_params: int = Field(default=1_500_000, gt=0, description="parameter budget")
@@ -82,6 +99,7 @@ class MutationRequest(Record):
     previous_spec: dict[str, Any] | None = Field(
         default=None, description="the spec of the attempt that was just rejected"
     )
+    previous_source: str | None = Field(default=None, description="the model.py of the attempt just rejected")
     feedback: list[ReviewNote] = Field(default_factory=list, description="reviews of earlier attempts, oldest first")
     seed: int = 0
     variant: int = Field(default=0, ge=0, description="asks for a different edit (after a duplicate or a veto)")
@@ -94,6 +112,9 @@ class MutationResult(Record):
     source: str = Field(description="model.py: defines build_model(num_classes) -> torch.nn.Module")
     transformation: str = Field(description="a readable description of the edit")
     structure_hash: str = Field(description="equal for equal architectures; duplicates are refused")
+    mode: Literal["builtin", "code", "diff", "spec"] = Field(
+        default="builtin", description="how it was made: the built-in policy, or the LLM's mode"
+    )
 
 
 class Proposal(Record):
