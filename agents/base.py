@@ -82,6 +82,9 @@ class Role:
     reads: ClassVar[str] = ""
     writes: ClassVar[str] = ""
     decides: ClassVar[str] = ""
+    llm_mode: ClassVar[bool] = False
+    """True when the role has an LLM mode: it then gets a chat client (``context.llm``) whenever an
+    LLM is configured; a role without one runs its built-in policy and says so in the run header."""
 
     def __init__(self, context: RoleContext) -> None:
         self.context = context

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.base import ExtractorRole, FeedbackRole, GateRole, MutationRole, RoleContext
-from agents.llm import make_chat_model
+from agents.base import ExtractorRole, FeedbackRole, GateRole, MutationRole, Role, RoleContext
+from agents.llm import Ledger, Recordings, make_client
 from agents.registry import RoleRegistryError, get_role
 from fairnad_tools.data import DatasetInfo, dataset_info
 from fairnad_tools.spaces import SearchSpace, make_space
@@ -36,8 +36,8 @@ class Roles:
     gates: dict[str, GateRole]
 
 
-def make_roles(settings: FairNADSettings, llm: Any = None, space: SearchSpace | None = None) -> Roles:
-    """Instantiate the configured roles (``[roles]``), each checked against its part's base class.
+def role_classes(settings: FairNADSettings) -> dict[str, type[Role]]:
+    """The configured role classes by LLM key: ``extractor``, ``mutation``, ``feedback``, then each gate's name.
 
     Raises :class:`RoleRegistryError` naming the setting for an unknown role, a role that
     cannot play its part (``roles.mutation = "feedback"``) or a gate listed twice.
@@ -45,24 +45,72 @@ def make_roles(settings: FairNADSettings, llm: Any = None, space: SearchSpace | 
     from agents.registry import discover
 
     discover()  # a broken plugin is reported as itself, not as a bad value of the first setting read
-    context = RoleContext(settings=settings, llm=llm, seed=settings.search.seed, space=space)
-    parts: dict[str, Any] = {}
+    classes: dict[str, type[Role]] = {}
     for part in ("extractor", "mutation", "feedback"):
         name = getattr(settings.roles, part)
         try:
-            parts[part] = get_role(name, part)(context)
+            classes[part] = get_role(name, part)
         except RoleRegistryError as exc:
             raise RoleRegistryError(f"bad value for 'roles.{part}': {exc}") from None
-    gates: dict[str, GateRole] = {}
     for name in settings.roles.gates:
         try:
             cls = get_role(name, "gate")
         except RoleRegistryError as exc:
             raise RoleRegistryError(f"bad value in 'roles.gates': {exc}") from None
-        if name in gates:
+        if name in classes:
             raise RoleRegistryError(f"role {name!r} appears twice in [roles] gates; list each gate once")
-        gates[name] = cls(context)
-    return Roles(parts["extractor"], parts["mutation"], parts["feedback"], gates)
+        classes[name] = cls
+    return classes
+
+
+def llm_roles(settings: FairNADSettings) -> dict[str, str]:
+    """How each configured role runs: ``"llm"`` (it has an LLM mode and an LLM is configured),
+    ``"builtin"`` (no LLM configured) or ``"builtin: no LLM mode"`` (an LLM is configured but the
+    role has no LLM mode yet), keyed like :func:`role_classes`."""
+    configured = settings.llm.provider != "none"
+    result = {}
+    for key, cls in role_classes(settings).items():
+        if not configured:
+            result[key] = "builtin"
+        else:
+            result[key] = "llm" if cls.llm_mode else "builtin: no LLM mode"
+    return result
+
+
+def describe_roles(settings: FairNADSettings) -> list[str]:
+    """One line per role for the run header: its name, and the LLM (model, endpoint) or built-in."""
+    lines = []
+    classes = role_classes(settings)
+    for key, how in llm_roles(settings).items():
+        name = classes[key].name
+        label = key if key == name else f"{key} ({name})"
+        if how == "llm":
+            llm = settings.llm.for_role(key)
+            where = "recording " + str(llm.replay_dir) if llm.provider == "replay" else (llm.base_url or "OpenAI")
+            lines.append(f"{label}: LLM {llm.model} at {where}")
+        elif how == "builtin":
+            lines.append(f"{label}: built-in (no LLM configured)")
+        else:
+            lines.append(f"{label}: built-in (this role has no LLM mode; the configured LLM is not used by it)")
+    return lines
+
+
+def make_roles(settings: FairNADSettings, space: SearchSpace | None = None, ledger: Ledger | None = None) -> Roles:
+    """Instantiate the configured roles (``[roles]``), each checked against its part's base class.
+
+    A role with an LLM mode gets its own chat client (``[llm.roles.<key>]`` overrides) sharing
+    ``ledger`` (the run's LLM accounting); without a ledger (start-up checks) no client is made.
+    Raises :class:`RoleRegistryError` as :func:`role_classes`.
+    """
+    instances: dict[str, Any] = {}
+    for key, cls in role_classes(settings).items():
+        client = None
+        if ledger is not None and cls.llm_mode:
+            client = make_client(settings.llm.for_role(key), key, ledger)
+        context = RoleContext(settings=settings, llm=client, seed=settings.search.seed, space=space)
+        instances[key] = cls(context)
+    gates = {name: instances[name] for name in settings.roles.gates}
+    return Roles(instances["extractor"], instances["mutation"], instances["feedback"], gates)
 
 
 def make_plugins(settings: FairNADSettings) -> tuple[SearchSpace, Strategy]:
@@ -82,6 +130,20 @@ def make_plugins(settings: FairNADSettings) -> tuple[SearchSpace, Strategy]:
     return space, strategy
 
 
+def make_ledger(settings: FairNADSettings, store: RunStore) -> Ledger | None:
+    """The run's LLM accounting (``None`` with no LLM): budgets, totals and recorded answers.
+
+    The run's own stored exchanges are loaded, so a resumed run answers a call it already made
+    from the record instead of repeating it, and its budgets count what was spent before; a
+    replay (``llm.provider = "replay"``) also answers from the recorded run in ``llm.replay_dir``.
+    """
+    if settings.llm.provider == "none":
+        return None
+    own = Recordings.from_run_dir(store.root)
+    replay = Recordings.from_run_dir(settings.llm.replay_dir) if settings.llm.provider == "replay" else None
+    return Ledger(settings.llm, own=own, replay=replay)
+
+
 @dataclass
 class RunContext:
     """What the nodes of one run process share: settings, store, trace, roles, space, strategy."""
@@ -94,21 +156,25 @@ class RunContext:
     strategy: Strategy
     executor: Executor = field(default_factory=LocalExecutor)
     progress: ProgressFn | None = None
+    ledger: Ledger | None = None
     _bank: IdeaBank | None = None
 
     @classmethod
     def create(cls, settings: FairNADSettings, store: RunStore, progress: ProgressFn | None = None) -> RunContext:
         """The context of a run process: roles (with the configured chat model), space and strategy."""
         space, strategy = make_plugins(settings)
-        roles = make_roles(settings, make_chat_model(settings.llm), space)
-        return cls(settings, store, TraceWriter(store.trace_file), roles, space, strategy, progress=progress)
+        ledger = make_ledger(settings, store)
+        roles = make_roles(settings, space, ledger)
+        return cls(
+            settings, store, TraceWriter(store.trace_file), roles, space, strategy, progress=progress, ledger=ledger
+        )
 
     @staticmethod
     def validate_roles(settings: FairNADSettings) -> None:
         """Fail before a run starts when a configured role, space or strategy is unknown or cannot
         play its part."""
         space, _ = make_plugins(settings)
-        make_roles(settings, space=space)
+        make_roles(settings, space)
 
     @property
     def mutation(self) -> MutationRole:
@@ -143,6 +209,36 @@ class RunContext:
         """Pass progress fields to the command line's progress display, if any."""
         if self.progress is not None:
             self.progress(fields)
+
+
+def record_llm_calls(ctx: RunContext) -> None:
+    """Keep the LLM exchanges made since the last call, one file each, and trace them.
+
+    The files are the record of tokens and cost: ``summary.json`` sums them per candidate and
+    per role (:meth:`graph.store.RunStore.llm_usage`), so a crash never loses or double-counts
+    a call. An exchange answered from this run's own recording (a resumed run repeating a
+    finished call) is already on disk, so it is not written again.
+    """
+    if ctx.ledger is None:
+        return
+    for exchange in ctx.ledger.drain():
+        if exchange.from_this_run:
+            continue
+        path = ctx.store.write_exchange(exchange.candidate, exchange.role, exchange.to_json())
+        ctx.tracer.emit(
+            "llm_call",
+            role=exchange.role,
+            candidate=exchange.candidate,
+            purpose=exchange.purpose,
+            method=exchange.method,
+            tokens_in=exchange.tokens_in,
+            tokens_out=exchange.tokens_out,
+            tokens_estimated=exchange.tokens_estimated or None,
+            replayed=exchange.replayed or None,
+            error=exchange.error,
+            file=path.name,
+            seconds=exchange.latency_s,
+        )
 
 
 class Timer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from pathlib import Path
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +22,8 @@ from fairnad_tools.data import check_dataset
 from fairnad_tools.io import atomic_write_text
 from graph import version
 from graph.builder import build_graph
-from graph.context import ProgressFn, RunContext, make_plugins, make_roles
+from graph.context import ProgressFn, RunContext, llm_roles, make_plugins, make_roles
+from graph.seeds import check_seed
 from graph.settings import (
     FairNADSettings,
     Layer,
@@ -61,6 +63,7 @@ def initial_state(run_id: str, budget: int) -> RunState:
         knowledge={},
         consecutive_rejections=0,
         consecutive_role_errors=0,
+        consecutive_llm_failures=0,
         status="running",
         stop_reason=None,
     )
@@ -134,12 +137,8 @@ def preflight(settings: FairNADSettings, *, bank_kept: bool = False) -> None:
     ``StoreError`` or ``DataError``, each naming the problem and the fix.
     """
     space, _ = make_plugins(settings)
-    if settings.search.seed_model not in space.seeds():
-        raise SettingsError(
-            f"bad value for 'search.seed_model': {settings.search.seed_model!r} is not a seed of the "
-            f"{settings.search.space!r} search space; valid: {', '.join(space.seeds())}"
-        )
-    roles = make_roles(settings, space=space)
+    check_seed(settings, space, llm=settings.llm.provider != "none")
+    roles = make_roles(settings, space)
     build_graph(settings.roles)  # gate names must not clash with the graph's own nodes
     load_bank = getattr(roles.extractor, "load_bank", None)
     if callable(load_bank) and not bank_kept:  # the template and idea files the run will read
@@ -150,10 +149,47 @@ def preflight(settings: FairNADSettings, *, bank_kept: bool = False) -> None:
     check_dataset(settings.data.dataset, settings.data.data_dir)
 
 
+def check_llm(settings: FairNADSettings) -> None:
+    """The configured LLM answers, before any work: one minimal chat call per distinct endpoint and model.
+
+    Only roles that will use the LLM are probed (``graph.context.llm_roles``). A replay needs a
+    recorded run with LLM exchanges. Raises ``LLMProbeError`` (unreachable endpoint, refused
+    model or key) or :class:`SettingsError`, each one line naming the fix.
+    """
+    if settings.llm.provider == "none":
+        return
+    if settings.llm.provider == "replay":
+        check_replay(settings)
+        return
+    from agents.llm import Ledger, make_client
+
+    probed: set[tuple[str | None, str]] = set()
+    for key, how in llm_roles(settings).items():
+        llm = settings.llm.for_role(key)
+        if how != "llm" or (llm.base_url, llm.model) in probed:
+            continue
+        probed.add((llm.base_url, llm.model))
+        client = make_client(llm, key, Ledger(llm))
+        if client is not None:
+            client.probe()
+
+
+def check_replay(settings: FairNADSettings) -> None:
+    """A replay's source must be a FairNAD run holding recorded LLM exchanges (``llm.replay_dir``)."""
+    source = settings.llm.replay_dir
+    if source is None or not RunStore(source).holds_run():
+        raise SettingsError(f"--llm replay:{source}: that folder holds no FairNAD run to replay")
+    if not any(Path(source).glob("candidates/*/llm/*.json")):
+        raise SettingsError(
+            f"--llm replay:{source}: that run made no LLM call, so there is nothing to replay (it ran built-in)"
+        )
+
+
 def check_start(settings: FairNADSettings, store: RunStore) -> None:
-    """All a new run needs, checked before its folder exists: the folder, then :func:`preflight`."""
+    """All a new run needs, checked before its folder exists: the folder, :func:`preflight`, the LLM."""
     store.check_new()
     preflight(settings)
+    check_llm(settings)
 
 
 def start_run(
@@ -207,6 +243,7 @@ def plan_resume(
     budget: int | None = None,
     device: str | None = None,
     env: Mapping[str, str] | None = None,
+    llm_budgets: Mapping[str, Any] | None = None,
 ) -> ResumePlan:
     """Decide a resume from the checkpointed ``values`` and the flags; raise before anything changes.
 
@@ -217,7 +254,9 @@ def plan_resume(
     (too many rejections in a row) is continued only when ``budget`` is given, and then
     gets a fresh count of rejections. ``device``
     replaces ``train.device``. Secrets come from ``env`` again; other ``FAIRNAD_*``
-    variables must agree with the saved settings (:func:`resumed_settings`).
+    variables must agree with the saved settings (:func:`resumed_settings`). ``llm_budgets``
+    (``max_llm_calls``, ``max_tokens``, ``max_cost_usd``) replace the saved LLM budgets; a run
+    stopped by an LLM budget continues when one is given.
     """
     flags: dict[tuple[str, ...], str] = {}
     overrides: dict[str, dict[str, Any]] = {}
@@ -227,6 +266,10 @@ def plan_resume(
     if device is not None:
         flags[("train", "device")] = "--device"
         overrides.setdefault("train", {})["device"] = device
+    for key, value in (llm_budgets or {}).items():
+        if value is not None:
+            flags[("llm", key)] = "--" + key.replace("_", "-")
+            overrides.setdefault("llm", {})[key] = value
     if overrides:
         validate_layer(overrides, Layer("command-line option", flags))
     settings = resumed_settings(saved, store.settings_file, env, overridden=flags)
@@ -245,7 +288,7 @@ def plan_resume(
         )
     over = status in ("finished", "stopped")
     # a stopped run (too many rejections in a row) is tried again only when asked for with --budget
-    asked = budget is not None or target != previous
+    asked = budget is not None or target != previous or "llm" in overrides
     continues = not over or (target > done and (status == "finished" or asked))
     if not continues and device is not None:
         raise ResumeError(
@@ -254,7 +297,8 @@ def plan_resume(
         )
     train = settings.train if device is None else settings.train.model_copy(update={"device": device})
     search = settings.search.model_copy(update={"budget": target})  # both validated above
-    settings = settings.model_copy(update={"search": search, "train": train})
+    llm = settings.llm.model_copy(update=overrides.get("llm", {}))
+    settings = settings.model_copy(update={"search": search, "train": train, "llm": llm})
     return ResumePlan(settings, target, previous, done, in_flight, status, continues)
 
 
@@ -266,6 +310,7 @@ def resume_run(
     device: str | None = None,
     env: Mapping[str, str] | None = None,
     on_plan: Callable[[ResumePlan], None] | None = None,
+    llm_budgets: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Continue the run in ``store`` from its last checkpoint, with a new budget or device if given.
 
@@ -286,7 +331,7 @@ def resume_run(
         with _compiled(store, saved) as app:
             snapshot = app.get_state({"configurable": {"thread_id": run_id}})
         values = cast(RunState, dict(snapshot.values or {}))
-        plan = plan_resume(store, values, saved, budget=budget, device=device, env=env)
+        plan = plan_resume(store, values, saved, budget=budget, device=device, env=env, llm_budgets=llm_budgets)
         bank_kept = store.read_bank() is not None
         if not bank_kept and values.get("knowledge") and "ideas" not in values:
             # this run kept its bank (its state has no idea map, as runs before the bank file had)
@@ -296,6 +341,7 @@ def resume_run(
             )
         if plan.continues:
             preflight(plan.settings, bank_kept=bank_kept)
+            check_llm(plan.settings)
         if on_plan is not None:
             on_plan(plan)
         if not plan.continues:
@@ -322,6 +368,7 @@ def resume_run(
                     "stop_reason": None,
                     "consecutive_rejections": 0,
                     "consecutive_role_errors": 0,
+                    "consecutive_llm_failures": 0,
                 },
                 goto="plan_round",
             )
@@ -354,6 +401,8 @@ def _drive(
         budget=budget,
         dataset=settings.data.dataset,
         device=settings.train.device,
+        llm=settings.llm.provider,
+        roles=llm_roles(settings),
         **extra,
     )
     try:

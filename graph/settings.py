@@ -76,7 +76,9 @@ class SearchSettings(Section):
         description="search space by registered name (fairnad_tools/spaces/; 'fairnad roles' lists them)",
     )
     seed_model: str = Field(
-        default="resnet32", description="the first candidate: resnet32, mobilenetv2 or convnext (built-in seeds)"
+        default="resnet32",
+        description="the first candidate: a built-in seed of the space (resnet32, mobilenetv2, convnext), a "
+        "spec.json of the space, or your own model.py (mutated as code: needs an LLM)",
     )
     mutation_mix: MutationMix = Field(default_factory=MutationMix)
     min_rounds: int = Field(
@@ -532,6 +534,10 @@ def absolute_paths(settings: FairNADSettings) -> FairNADSettings:
     or a folder, and becomes absolute only when it names an existing local folder or file.
     """
     settings = cast(FairNADSettings, _absolute_section(settings))
+    seed = settings.search.seed_model
+    if Path(seed).suffix.lower() in (".py", ".json"):  # a seed file, not a built-in seed's name
+        search = settings.search.model_copy(update={"seed_model": str(Path(seed).expanduser().absolute())})
+        settings = settings.model_copy(update={"search": search})
     model = settings.knowledge.embedding_model
     if model != "bundled" and Path(model).expanduser().exists():
         knowledge = settings.knowledge.model_copy(update={"embedding_model": str(Path(model).expanduser().absolute())})

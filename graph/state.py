@@ -36,6 +36,8 @@ class CandidateRecord(TypedDict):
     feedback: list[dict[str, Any]]  # agents.records.ReviewNote as JSON, oldest first
     error_role: str | None  # the role whose unexpected exception rejected this candidate
     vetoed: list[str]  # structure hashes a gate vetoed: the mutation role must not propose them again
+    mode: str | None  # how the mutation role made it: builtin, code, diff, spec (agents.records.MutationResult)
+    llm_error: bool  # rejected because the LLM service failed (counts toward llm.max_consecutive_failures)
 
 
 def new_record(
@@ -68,6 +70,8 @@ def new_record(
         feedback=[],
         error_role=None,
         vetoed=[],
+        mode=None,
+        llm_error=False,
     )
 
 
@@ -91,6 +95,8 @@ class RunState(TypedDict, total=False):
     knowledge: dict[str, Any]  # agents.records.KnowledgeSummary as JSON (the bank itself is in the run dir)
     consecutive_rejections: int
     consecutive_role_errors: int
+    consecutive_llm_failures: int
+    consecutive_llm_failures: int
     status: str  # running, finished, stopped
     stop_reason: str | None
 

@@ -46,7 +46,36 @@ SUMMARY_FIELDS = (
     "val_acc",
     "test_acc",
     "seconds",
+    "mode",
+    "tokens_in",
+    "tokens_out",
+    "llm_calls",
 )
+_SUMMARY_DEFAULTS: dict[str, Any] = {"mode": None, "tokens_in": 0, "tokens_out": 0, "llm_calls": 0}
+
+
+def llm_totals(usage: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``summary.json``'s ``llm`` object from the per-role usage in the state.
+
+    ``calls``, ``tokens_in`` and ``tokens_out`` are integers over all roles; ``tokens_estimated``
+    is true when any count is an estimate (a server that reports no usage); ``cost_usd`` is
+    ``"not reported"`` when any call's price is unknown (never 0 for an unknown price), and
+    ``roles`` holds the same fields per role.
+    """
+    roles = {name: dict(values) for name, values in sorted(usage.items())}
+    costs = [values.get("cost_usd") for values in roles.values()]
+    cost: Any = "not reported" if any(c is None or c == "not reported" for c in costs) else round(sum(costs), 6)
+    for values in roles.values():
+        if values.get("cost_usd") is None:
+            values["cost_usd"] = "not reported"
+    return {
+        "calls": sum(int(v.get("calls", 0)) for v in roles.values()),
+        "tokens_in": sum(int(v.get("tokens_in", 0)) for v in roles.values()),
+        "tokens_out": sum(int(v.get("tokens_out", 0)) for v in roles.values()),
+        "tokens_estimated": any(bool(v.get("tokens_estimated")) for v in roles.values()),
+        "cost_usd": cost if roles else 0.0,
+        "roles": roles,
+    }
 
 
 class RunDirError(ValueError):
@@ -58,6 +87,7 @@ class RunStore:
         # absolute: workers run in the candidate folder, so relative paths would break there
         self.root = Path(root).expanduser().absolute()
         self._lock_fd: int | None = None
+        self._usage_seen: dict[Path, tuple[str, str, int, int, bool, Any]] = {}
 
     # -- paths -------------------------------------------------------------------------
     @property
@@ -218,6 +248,60 @@ class RunStore:
         path = self.candidate_dir(cid) / name
         return read_json(path) if path.is_file() else None
 
+    # -- LLM exchanges -----------------------------------------------------------------
+    def write_exchange(self, cid: str, role: str, data: dict[str, Any]) -> Path:
+        """Keep one LLM exchange as ``candidates/<cid>/llm/NN-<role>.json`` (NN: 01, 02, ... in call order)."""
+        folder = self.candidate_dir(cid) / "llm"
+        folder.mkdir(parents=True, exist_ok=True)
+        number = len(list(folder.glob("[0-9]*-*.json"))) + 1
+        return atomic_write_json(folder / f"{number:02d}-{role}.json", data)
+
+    def llm_usage(self) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, Any]]]:
+        """LLM usage from the stored exchanges: per candidate (``llm_calls``, ``tokens_in``,
+        ``tokens_out``) and per role (those plus ``tokens_estimated`` and ``cost_usd``, ``None``
+        when a price is unknown). Files already read are remembered, so this stays cheap."""
+        root = self.root / "candidates"
+        for path in sorted(root.glob("*/llm/[0-9]*-*.json")) if root.is_dir() else []:
+            if path in self._usage_seen:
+                continue
+            try:
+                data = read_json(path)
+            except (OSError, ValueError):
+                continue  # a damaged file counts nothing; fairnad trace --llm shows it
+            self._usage_seen[path] = (
+                path.parent.parent.name,
+                str(data.get("role") or path.stem.split("-", 1)[-1]),
+                int(data.get("tokens_in") or 0),
+                int(data.get("tokens_out") or 0),
+                bool(data.get("tokens_estimated")),
+                data.get("cost_usd"),
+            )
+        by_candidate: dict[str, dict[str, int]] = {}
+        by_role: dict[str, dict[str, Any]] = {}
+        for cid, role, tokens_in, tokens_out, estimated, cost in self._usage_seen.values():
+            row = by_candidate.setdefault(cid, {"llm_calls": 0, "tokens_in": 0, "tokens_out": 0})
+            row["llm_calls"] += 1
+            row["tokens_in"] += tokens_in
+            row["tokens_out"] += tokens_out
+            totals = by_role.setdefault(
+                role, {"calls": 0, "tokens_in": 0, "tokens_out": 0, "tokens_estimated": False, "cost_usd": 0.0}
+            )
+            totals["calls"] += 1
+            totals["tokens_in"] += tokens_in
+            totals["tokens_out"] += tokens_out
+            totals["tokens_estimated"] = totals["tokens_estimated"] or estimated
+            if cost is None or totals["cost_usd"] is None:
+                totals["cost_usd"] = None
+            else:
+                totals["cost_usd"] = round(totals["cost_usd"] + float(cost), 6)
+        return by_candidate, by_role
+
+    def exchange_files(self, cid: str) -> list[Path]:
+        """The stored LLM exchanges of candidate ``cid``, in call order (empty when it made none)."""
+        folder = self.candidate_dir(cid) / "llm"
+        files = folder.glob("[0-9]*-*.json") if folder.is_dir() else []
+        return sorted(files, key=lambda p: int(p.name.split("-", 1)[0]))
+
     # -- idea bank ---------------------------------------------------------------------
     def write_bank(self, bank: IdeaBank) -> Path:
         """Keep ``bank`` in the run (atomically), so a resume never reads the idea files again."""
@@ -238,7 +322,13 @@ class RunStore:
     # -- summary -----------------------------------------------------------------------
     def build_summary(self, state: RunState, dataset: str) -> dict[str, Any]:
         records = sorted(state.get("candidates", {}).values(), key=lambda c: c["id"])
-        final = [{k: c[k] for k in SUMMARY_FIELDS} for c in records if c["status"] in FINAL_STATUSES]
+        by_candidate, usage_by_role = self.llm_usage()
+        final = []
+        for c in records:
+            if c["status"] in FINAL_STATUSES:
+                row = {k: c.get(k, _SUMMARY_DEFAULTS.get(k)) for k in SUMMARY_FIELDS}
+                row.update(by_candidate.get(c["id"], {}))
+                final.append(row)
         done = trained(state)
         best = max(done, key=lambda c: (c["val_acc"], -c["params"]), default=None)
         summary = {
@@ -251,6 +341,7 @@ class RunStore:
             "candidates": final,
             "pareto": pareto_front(done),
             "best": best["id"] if best else None,
+            "llm": llm_totals(usage_by_role),
         }
         if summary["status"] == "stopped":
             summary["stop_reason"] = state.get("stop_reason")

@@ -26,8 +26,9 @@ def roles(config: ConfigOpt = None) -> None:
     wanted += [(name, "gate", f"gate {i} of {count}") for i, name in enumerate(settings.roles.gates, 1)]
     registered = list_roles()
     table = Table(title="FairNAD roles", title_justify="left")
-    for column in ("role", "placed", "kind", "class", "what it does"):
+    for column in ("role", "placed", "kind", "runs", "class", "what it does"):
         table.add_column(column, overflow="fold")
+    configured = settings.llm.provider != "none"
     for name, cls in registered.items():
         kind = next((part for part, base in PARTS.items() if issubclass(cls, base)), "none")
         places = [
@@ -36,7 +37,12 @@ def roles(config: ConfigOpt = None) -> None:
             if role == name
         ]
         where = "; ".join(places) or "-"
-        table.add_row(name, where, kind, f"{cls.__module__}.{cls.__qualname__}", cls.summary)
+        if cls.llm_mode:
+            key = name if kind == "gate" else kind
+            runs = f"LLM {settings.llm.for_role(key).model}" if configured else "built-in (LLM mode: give --llm)"
+        else:
+            runs = "built-in (no LLM mode)" if configured else "built-in"
+        table.add_row(name, where, kind, runs, f"{cls.__module__}.{cls.__qualname__}", cls.summary)
     plugins = sorted(e.name for e in entry_points(group=ENTRY_POINT_GROUP))
     looked = (
         f"looked in the modules of {Path(agents.__path__[0])} and the {ENTRY_POINT_GROUP!r} entry points "
@@ -44,7 +50,7 @@ def roles(config: ConfigOpt = None) -> None:
     )
     for name, part, place in wanted:
         if name not in registered:
-            table.add_row(name, f"{place} (NOT REGISTERED)", part, "-", looked)
+            table.add_row(name, f"{place} (NOT REGISTERED)", part, "-", "-", looked)
     out.print(table)
     for title, registry, chosen in (
         ("search spaces (search.space)", SPACES, settings.search.space),

@@ -33,7 +33,29 @@ FLAGS = {
     "data_dir": ("data", "data_dir", "--data-dir"),
     "epochs": ("train", "epochs", "--epochs"),
     "device": ("train", "device", "--device"),
+    "seed_model": ("search", "seed_model", "--seed-model"),
+    "mutation_mode": ("mutation", "mode", "--mutation-mode"),
+    "llm_base_url": ("llm", "base_url", "--llm-base-url"),
+    "replay_metrics": ("llm", "replay_metrics", "--replay-metrics"),
 }
+LLM_FLAG = {("llm", "provider"): "--llm", ("llm", "model"): "--llm", ("llm", "replay_dir"): "--llm"}
+
+
+def llm_overrides(value: str | None) -> dict[str, Any]:
+    """``--llm`` as settings: ``none``; ``replay:RUN_DIR``; otherwise a model name at an OpenAI-compatible
+    endpoint (``--llm-base-url``, or OpenAI itself)."""
+    if value is None:
+        return {}
+    if value.strip().lower() == "none":
+        return {"provider": "none"}
+    if value.startswith("replay:"):
+        source = value.removeprefix("replay:").strip()
+        if not source:
+            raise UsageError("--llm replay:RUN_DIR needs the recorded run's folder after 'replay:'")
+        return {"provider": "replay", "replay_dir": str(Path(source).expanduser().absolute())}
+    if not value.strip():
+        raise UsageError("--llm needs a model name (e.g. --llm gpt-4o-mini), 'none' or 'replay:RUN_DIR'")
+    return {"provider": "openai", "model": value.strip()}
 
 
 def _overrides(**flags: Any) -> dict[str, Any]:
@@ -45,7 +67,7 @@ def _overrides(**flags: Any) -> dict[str, Any]:
     return result
 
 
-FLAG_NAMES = {(section, key): option for section, key, option in FLAGS.values()}
+FLAG_NAMES = {(section, key): option for section, key, option in FLAGS.values()} | LLM_FLAG
 
 
 class _Progress:
@@ -116,6 +138,34 @@ def run(
     epochs: Annotated[int | None, typer.Option(help="training epochs per candidate")] = None,
     device: DeviceOpt = None,
     seed: Annotated[int | None, typer.Option(help="search seed")] = None,
+    llm: Annotated[
+        str | None,
+        typer.Option(
+            "--llm",
+            metavar="MODEL|none|replay:RUN_DIR",
+            help="the LLM behind the roles: a model at --llm-base-url (or OpenAI), 'none' (built-in), or "
+            "'replay:RUN_DIR' (answers recorded in that run)",
+        ),
+    ] = None,
+    llm_base_url: Annotated[
+        str | None,
+        typer.Option("--llm-base-url", help="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1"),
+    ] = None,
+    replay_metrics: Annotated[
+        bool | None,
+        typer.Option(
+            "--replay-metrics", help="with --llm replay:RUN_DIR, reuse that run's training results too"
+        ),
+    ] = None,
+    seed_model: Annotated[
+        str | None,
+        typer.Option(
+            "--seed-model", help="the first candidate: a built-in seed name, a spec.json or your own model.py"
+        ),
+    ] = None,
+    mutation_mode: Annotated[
+        str | None, typer.Option("--mutation-mode", help="auto, code, diff or spec (how the LLM mutates)")
+    ] = None,
     config: ConfigOpt = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="continue the run in --run-dir (as 'fairnad resume'; --budget extends it)")
@@ -132,7 +182,18 @@ def run(
     if resume:
         if run_dir is None:
             raise UsageError("--resume needs --run-dir DIR, the run to continue (or use 'fairnad resume DIR')")
-        given = {"--dataset": dataset, "--data-dir": data_dir, "--epochs": epochs, "--seed": seed, "--config": config}
+        given = {
+            "--dataset": dataset,
+            "--data-dir": data_dir,
+            "--epochs": epochs,
+            "--seed": seed,
+            "--config": config,
+            "--llm": llm,
+            "--llm-base-url": llm_base_url,
+            "--replay-metrics": replay_metrics,
+            "--seed-model": seed_model,
+            "--mutation-mode": mutation_mode,
+        }
         cannot = [flag for flag, value in given.items() if value is not None]
         if cannot:
             raise UsageError(
@@ -145,11 +206,23 @@ def run(
         resume_cmd(run_dir, budget=budget, device=device, quiet=quiet)
         return
     store = RunStore(run_dir or _default_run_dir())
-    settings = load_settings(
-        config,
-        _overrides(budget=budget, seed=seed, dataset=dataset, data_dir=data_dir, epochs=epochs, device=device),
-        flags=FLAG_NAMES,
+    overrides = _overrides(
+        budget=budget,
+        seed=seed,
+        dataset=dataset,
+        data_dir=data_dir,
+        epochs=epochs,
+        device=device,
+        seed_model=seed_model,
+        mutation_mode=mutation_mode,
+        llm_base_url=llm_base_url,
+        replay_metrics=replay_metrics,
     )
+    chosen = llm_overrides(llm)
+    if chosen:
+        overrides.setdefault("llm", {}).update(chosen)
+    settings = load_settings(config, overrides, flags=FLAG_NAMES)
+    _check_llm_flags(settings, llm, llm_base_url, replay_metrics)
     if not dataset_info(settings.data.dataset).needs_data_dir and settings.data.data_dir is not None:
         if data_dir is not None:  # a flag that cannot act is an error, never ignored
             raise UsageError(
@@ -164,16 +237,38 @@ def run(
     check_start(settings, store)
     err.print(
         f"FairNAD run in [bold]{store.root}[/]: {settings.data.dataset}, budget {settings.search.budget}, "
-        f"llm {settings.llm.provider}, device {settings.train.device}",
+        f"device {settings.train.device}, seed model {settings.search.seed_model}",
         highlight=False,
         soft_wrap=True,
     )
+    _print_roles(settings)
 
     def start(s: RunStore, progress: _Progress) -> dict[str, Any]:
         progress({"counted": 0, "budget": settings.search.budget})
         return start_run(settings, s, progress, checked=True)
 
     _drive(start, store, settings.search.budget, quiet)
+
+
+def _check_llm_flags(settings: Any, llm: str | None, base_url: str | None, replay_metrics: bool | None) -> None:
+    """LLM flags that cannot act are errors, never ignored."""
+    provider = settings.llm.provider
+    if base_url is not None and provider != "openai":
+        raise UsageError(
+            f"--llm-base-url cannot act: the LLM is {'replay' if provider == 'replay' else 'none'}; give the "
+            "model too: --llm MODEL --llm-base-url URL"
+        )
+    if replay_metrics and provider != "replay":
+        raise UsageError("--replay-metrics reuses a recorded run's training results: use it with --llm replay:RUN_DIR")
+
+
+def _print_roles(settings: Any) -> None:
+    from graph.context import describe_roles
+
+    mode = f" (mutation.mode = {settings.mutation.mode})" if settings.llm.provider != "none" else ""
+    err.print(f"roles{mode}:", highlight=False)
+    for line in describe_roles(settings):
+        err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
 
 
 def resume_cmd(
@@ -183,6 +278,15 @@ def resume_cmd(
         typer.Option(help="the run's new budget: at least what it has counted; more extends it, finished or not"),
     ] = None,
     device: DeviceOpt = None,
+    max_llm_calls: Annotated[
+        int | None, typer.Option("--max-llm-calls", help="raise the run's LLM call budget (llm.max_llm_calls)")
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", help="raise the run's LLM token budget (llm.max_tokens)")
+    ] = None,
+    max_cost_usd: Annotated[
+        float | None, typer.Option("--max-cost-usd", help="raise the run's LLM cost budget (llm.max_cost_usd)")
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Continue a run from its last checkpoint (finished candidates are kept), or extend it with --budget.
@@ -211,7 +315,17 @@ def resume_cmd(
 
     try:
         summary = _drive(
-            lambda s, p: resume_run(s, p, budget=budget, device=device, on_plan=announce), store, None, quiet
+            lambda s, p: resume_run(
+                s,
+                p,
+                budget=budget,
+                device=device,
+                on_plan=announce,
+                llm_budgets={"max_llm_calls": max_llm_calls, "max_tokens": max_tokens, "max_cost_usd": max_cost_usd},
+            ),
+            store,
+            None,
+            quiet,
         )
     except ResumeError as exc:
         raise UsageError(str(exc)) from None

@@ -131,17 +131,24 @@ def trace(
     ] = None,
     candidate: Annotated[str | None, typer.Option(help="only this candidate's events (1 or 0001)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="raw JSON lines")] = False,
+    llm: Annotated[
+        bool, typer.Option("--llm", help="with --candidate: print its LLM conversation (prompts and answers)")
+    ] = False,
 ) -> None:
     """Print a run's trace readably (every role step, tool call and error).
 
     Filters match what the table shows. A value the trace never holds is a usage error
     (exit 2) that lists the values it does hold; filters that each exist but never meet
-    in one event print nothing and exit 1.
+    in one event print nothing and exit 1. ``--candidate ID --llm`` prints the candidate's
+    stored LLM exchanges instead (``candidates/ID/llm/NN-<role>.json``).
     """
     from graph.trace import actor, candidate_id, read_trace, trace_values
 
     store = RunStore(run_dir)
     store.info()
+    if llm:
+        _print_conversation(store, candidate, role, as_json)
+        return
     if not store.trace_file.is_file():
         _fail(f"{store.trace_file} does not exist yet")
     if role is not None or candidate is not None:
@@ -186,3 +193,38 @@ def trace(
             )
             raise typer.Exit(1)
         err.print("the trace holds no events yet", highlight=False)
+
+
+def _print_conversation(store: RunStore, candidate: str | None, role: str | None, as_json: bool) -> None:
+    """Print candidate ``candidate``'s LLM exchanges: each prompt message and the answer, with usage."""
+    from graph.trace import candidate_id
+
+    if candidate is None:
+        raise UsageError("--llm prints one candidate's conversation: give --candidate ID as well")
+    cid = candidate_id(candidate)
+    if not store.candidate_dir(cid).is_dir():
+        raise UsageError(f"--candidate {candidate}: run {store.root} has no candidate {cid}")
+    files = [p for p in store.exchange_files(cid) if role is None or p.stem.split("-", 1)[1] == role.lower()]
+    if not files:
+        why = f" by role {role}" if role else ""
+        err.print(f"candidate {cid} made no LLM call{why} (its roles ran built-in)", highlight=False)
+        raise typer.Exit(1)
+    for path in files:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if as_json:
+            _echo(json.dumps(data))
+            continue
+        usage = (
+            f"{data.get('tokens_in')} in / {data.get('tokens_out')} out"
+            + (" (estimated)" if data.get("tokens_estimated") else "")
+            + f", {data.get('latency_s', 0):.1f} s, method {data.get('method')}"
+            + (", answered from a recording" if data.get("replayed") else "")
+        )
+        out.rule(f"{path.name}: {data.get('purpose')} (attempt {data.get('attempt')}) - {usage}", align="left")
+        for message in data.get("messages", []):
+            out.print(f"[{message.get('role')}]", style="bold", highlight=False)
+            out.print(message.get("content", ""), highlight=False, markup=False, soft_wrap=True)
+        out.print("[answer]", style="bold", highlight=False)
+        out.print(data.get("answer") or "", highlight=False, markup=False, soft_wrap=True)
+        if data.get("error"):
+            out.print(f"[error] {data['error']}", highlight=False, markup=False, soft_wrap=True)

@@ -13,24 +13,36 @@ from graph.state import COUNTED_STATUSES, RunState, counted
 
 
 def archive(state: RunState, runtime: Runtime[RunContext]) -> Command[Literal["plan_round", "__end__"]]:
-    """Write the summary; finish at the budget, stop after too many rejections or role errors in a row."""
+    """Write the summary; finish at the budget, stop after too many rejections, role errors or LLM
+    failures in a row."""
     ctx = runtime.context
     batch = [state["candidates"][cid] for cid in state.get("batch", [])]
     streak = state.get("consecutive_rejections", 0)
     errors = state.get("consecutive_role_errors", 0)
-    for c in batch:  # in id order: a counted candidate resets both streaks
+    llm_failures = state.get("consecutive_llm_failures", 0)
+    for c in batch:  # in id order: a counted candidate resets every streak
         if c["status"] in COUNTED_STATUSES:
-            streak = errors = 0
+            streak = errors = llm_failures = 0
         elif c["status"] == "rejected":
             streak += 1
             errors = errors + 1 if c.get("error_role") else 0
+            llm_failures = llm_failures + 1 if c.get("llm_error") else 0
     status, stop_reason = state.get("status", "running"), state.get("stop_reason")
     done = counted(state)
     limit = ctx.settings.search.max_consecutive_rejections
     error_limit = ctx.settings.roles.max_consecutive_errors
+    llm_limit = ctx.settings.llm.max_consecutive_failures
     if status == "running":
         if done >= state["budget"]:
             status = "finished"
+        elif llm_failures >= llm_limit:
+            last = next(c for c in reversed(batch) if c.get("llm_error"))
+            status = "stopped"
+            stop_reason = (
+                f"the LLM failed for {llm_failures} candidates in a row, each after its retries "
+                f"(llm.max_consecutive_failures = {llm_limit}); last: {last['reason']}. Check the server, "
+                "then continue with: fairnad resume RUN_DIR --budget N"
+            )
         elif errors >= error_limit:
             last = next(c for c in reversed(batch) if c.get("error_role"))
             status = "stopped"
@@ -48,6 +60,7 @@ def archive(state: RunState, runtime: Runtime[RunContext]) -> Command[Literal["p
     update = {
         "consecutive_rejections": streak,
         "consecutive_role_errors": errors,
+        "consecutive_llm_failures": llm_failures,
         "status": status,
         "stop_reason": stop_reason,
     }

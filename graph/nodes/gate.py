@@ -78,7 +78,7 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
                 if last:
                     record["status"] = "approved"
             else:
-                decided = _send_back(ctx, name, record, review)
+                decided = send_back(ctx, name, record, code=review.code, kind=review.kind, message=review.message)
             ctx.tracer.emit(
                 "role_step",
                 role=name,
@@ -100,28 +100,30 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
     return gate
 
 
-def _send_back(ctx: RunContext, name: str, record: dict[str, Any], review: Review) -> str:
-    """Record a rejection: back to ``mutate`` while retries of its kind remain, else ``rejected``."""
-    used = record["retries"].get(review.kind, 0)
-    limit = ctx.settings.roles.retries.limit(review.kind)
+def send_back(ctx: RunContext, name: str, record: dict[str, Any], *, code: str, kind: str, message: str) -> str:
+    """Record a rejection by role ``name``: back to ``mutate`` while retries of ``kind`` remain, else
+    ``rejected``. Returns the readable decision for the trace. Also used by ``mutate`` when the
+    mutation role's own attempt produced nothing checkable (an LLM answer cut short)."""
+    used = record["retries"].get(kind, 0)
+    limit = ctx.settings.roles.retries.limit(kind)
     note = {
         "role": name,
-        "code": review.code,
-        "kind": review.kind,
-        "message": review.message,
+        "code": code,
+        "kind": kind,
+        "message": message,
         "transformation": record["transformation"],
     }
     record["feedback"] = [*record["feedback"], note]
-    if review.kind == "review" and record["structure_hash"]:
+    if kind == "review" and record["structure_hash"]:
         record["vetoed"] = [*record.get("vetoed", []), record["structure_hash"]]
     if used < limit:
-        record["retries"] = {**record["retries"], review.kind: used + 1}
+        record["retries"] = {**record["retries"], kind: used + 1}
         record["attempt"] += 1
         record["status"] = "retry"
-        return f"sent back ({review.kind} retry {used + 1}/{limit}): {review.code}"
+        return f"sent back ({kind} retry {used + 1}/{limit}): {code}"
     record["status"] = "rejected"
-    record["reason"] = f"{name}: {review.code}: {review.message}"
-    return f"rejected after {used} {review.kind} retries: {review.code}"
+    record["reason"] = f"{name}: {code}: {message}"
+    return f"rejected after {used} {kind} retries: {code}"
 
 
 def after_gates(state: RunState) -> str:

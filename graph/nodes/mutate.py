@@ -6,6 +6,14 @@ made without the run's summary). A proposal that repeats an architecture already
 or one a gate vetoed for this candidate, is refused here and the role is asked for another
 edit (``MutationRequest.variant``). An unexpected exception in the role rejects the candidate
 with the role's name and the error in the trace; the run goes on.
+
+LLM calls: every exchange the role's chat model made is kept as
+``candidates/<id>/llm/NN-<role>.json`` and its tokens are added to the candidate and to the
+run's per-role usage. An answer the role could not use (:class:`MutationRetry`: cut short, no
+code, edits that do not apply) is an ``execution`` rejection by the mutation role, sent back
+within ``roles.retries.execution``. A service failure after its retries (``LLMError``) rejects
+the candidate (``llm.max_consecutive_failures`` in a row stop the run); a reached LLM budget
+(``LLMBudgetExhausted``) stops the run, saved and resumable with a larger budget.
 """
 
 from __future__ import annotations
@@ -15,8 +23,11 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agents.records import MutationFailed, MutationRequest, MutationResult, ReviewNote
-from graph.context import RunContext, Timer
+from agents.llm import LLMBudgetExhausted, LLMError
+from agents.records import MutationFailed, MutationRequest, MutationResult, MutationRetry, ReviewNote
+from graph.context import RunContext, Timer, record_llm_calls
+from graph.nodes.gate import send_back
+from graph.seeds import given_seed
 from graph.state import CandidateRecord, RunState
 
 MAX_DUPLICATE_TRIES = 8
@@ -29,9 +40,14 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     role = ctx.roles.mutation
     candidates = dict(state["candidates"])
     updates: dict[str, CandidateRecord] = {}
+    stopped: str | None = None
     for cid in state.get("batch", []):
         record: dict[str, Any] = dict(candidates[cid])
         if record["status"] not in ("planned", "retry"):
+            continue
+        if stopped is not None:  # the LLM budget ran out earlier in this batch
+            record.update(status="rejected", reason=f"not made: {stopped}")
+            updates[cid] = candidates[cid] = record
             continue
         seen = {
             c["structure_hash"]
@@ -39,11 +55,17 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             if c["status"] in ACTIVE and c["structure_hash"] and c["id"] != cid
         }
         seen.update(record.get("vetoed", []))  # a gate's veto asks for a different edit
-        request = _request(ctx, cid, record)
+        request = _request(ctx, cid, record, candidates)
         result: MutationResult | None = None
-        error, crashed, duplicates = None, None, 0
+        error, crashed, retry, duplicates = None, None, None, 0
+        given = (
+            f"{record['mutation_type']} of parent {record['parent']} (attempt {record['attempt']})"
+            + (f", idea {record['idea']} [{record['sub_category']}]" if record["idea"] else "")
+            + (f", after {record['feedback'][-1]['code']}" if record["feedback"] else "")
+        )
         with Timer() as timer:
-            for variant in range(MAX_DUPLICATE_TRIES):
+            seed = given_seed(ctx.settings, ctx.space) if record["mutation_type"] == "seed" else None
+            for variant in range(MAX_DUPLICATE_TRIES if seed is None else 0):
                 request.variant = variant
                 try:
                     proposed = role.mutate(request)
@@ -53,20 +75,34 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 except MutationFailed as exc:
                     error = str(exc)
                     break
+                except MutationRetry as exc:
+                    retry = exc
+                    break
+                except LLMBudgetExhausted as exc:
+                    stopped = str(exc)
+                    break
+                except LLMError as exc:
+                    error = f"LLM {exc.kind}: {exc}"
+                    record["llm_error"] = True
+                    break
                 except Exception as exc:  # noqa: BLE001 - a role's bug rejects one candidate, not the run
                     error = f"unexpected error in role {role.name!r}: {type(exc).__name__}: {exc}"
                     crashed = traceback.format_exc(limit=8)
                     break
+                finally:
+                    record_llm_calls(ctx)
                 if result.structure_hash not in seen:
                     break
                 duplicates += 1
                 result = None
-        given = (
-            f"{record['mutation_type']} of parent {record['parent']} (attempt {record['attempt']})"
-            + (f", idea {record['idea']} [{record['sub_category']}]" if record["idea"] else "")
-            + (f", after {record['feedback'][-1]['code']}" if record["feedback"] else "")
-        )
-        if result is None:
+            if seed is not None:
+                result = seed
+        if stopped is not None:
+            record.update(status="rejected", reason=f"not made: {stopped}")
+            decided = f"stopped: {stopped}"
+        elif retry is not None:
+            decided = send_back(ctx, role.name, record, code=retry.code, kind="execution", message=retry.message)
+        elif result is None:
             reason = error or (
                 f"duplicate: {MAX_DUPLICATE_TRIES} edits all reproduced architectures already in this run"
                 + (" or vetoed by a gate" if record.get("vetoed") else "")
@@ -75,35 +111,70 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             decided = f"rejected: {reason}"
         else:
             ctx.store.write_text(cid, "model.py", result.source)
+            spec_path = ctx.store.candidate_dir(cid) / "spec.json"
             if result.spec is not None:
                 ctx.store.write_json(cid, "spec.json", result.spec)
+            elif spec_path.exists():  # an earlier attempt's spec does not describe this code
+                spec_path.unlink()
             record.update(
                 status="proposed",
                 transformation=result.transformation,
                 structure_hash=result.structure_hash,
+                mode=result.mode,
             )
             keys = ("parent", "mutation_type", "idea", "sub_category", "transformation", "structure_hash", "attempt")
-            ctx.store.write_json(cid, "mutation.json", {key: record[key] for key in keys})
-            decided = result.transformation + (f" ({duplicates} duplicate edits skipped)" if duplicates else "")
+            info = {key: record[key] for key in keys}
+            info["mode"] = result.mode
+            ctx.store.write_json(cid, "mutation.json", info)
+            decided = f"[{result.mode}] {result.transformation}" + (
+                f" ({duplicates} duplicate edits skipped)" if duplicates else ""
+            )
         if crashed is not None:
             record["error_role"] = role.name
             ctx.tracer.emit("role_error", role=role.name, candidate=cid, given=given, message=error, traceback=crashed)
+        if record.get("llm_error"):
+            ctx.tracer.emit("llm_failure", role=role.name, candidate=cid, message=error)
         ctx.tracer.emit(
-            "role_step", role=role.name, candidate=cid, given=given, decided=decided, seconds=timer.seconds, tokens=None
+            "role_step",
+            role=role.name,
+            candidate=cid,
+            given=given,
+            decided=decided,
+            seconds=timer.seconds,
+            tokens=None,
         )
         updates[cid] = record
         candidates[cid] = record
-    return {"candidates": updates}
+    update: dict[str, Any] = {"candidates": updates}
+    if stopped is not None:
+        update.update(status="stopped", stop_reason=stopped)
+    return update
 
 
-def _request(ctx: RunContext, cid: str, record: dict[str, Any]) -> MutationRequest:
-    idea_title = None
-    if record["idea"]:
-        try:
-            idea_title = ctx.bank().get(record["idea"]).title
-        except KeyError:
-            idea_title = None
+def _idea(ctx: RunContext, idea_id: str | None) -> Any:
+    if not idea_id:
+        return None
+    try:
+        return ctx.bank().get(idea_id)
+    except KeyError:
+        return None
+
+
+def _source_text(idea: Any) -> str | None:
+    source = getattr(idea, "source", None)
+    if source is None:
+        return None
+    parts = [str(value) for key in ("title", "authors", "venue", "year") if (value := getattr(source, key, None))]
+    if getattr(source, "arxiv", None):
+        parts.append(f"arXiv:{source.arxiv}")
+    return ", ".join(parts) or None
+
+
+def _request(ctx: RunContext, cid: str, record: dict[str, Any], candidates: dict[str, Any]) -> MutationRequest:
+    idea = _idea(ctx, record["idea"])
+    idea_title = idea.title if idea else None
     parent = record["parent"]
+    parent_record = candidates.get(parent) if parent else None
     return MutationRequest(
         candidate_id=cid,
         mutation_type=record["mutation_type"],
@@ -112,6 +183,11 @@ def _request(ctx: RunContext, cid: str, record: dict[str, Any]) -> MutationReque
         parent_source=ctx.store.read_text(parent, "model.py") if parent else None,
         idea=record["idea"],
         idea_title=idea_title,
+        idea_description=idea.description if idea else None,
+        idea_evidence=getattr(idea, "evidence", None) if idea else None,
+        idea_source=_source_text(idea) if idea else None,
+        parent_params=(parent_record or {}).get("params"),
+        parent_flops=(parent_record or {}).get("flops"),
         sub_category=record["sub_category"],
         input_shape=ctx.dataset.input_shape,
         max_params=ctx.settings.verify.max_params,
@@ -119,6 +195,7 @@ def _request(ctx: RunContext, cid: str, record: dict[str, Any]) -> MutationReque
         seed_model=ctx.settings.search.seed_model,
         attempt=record["attempt"],
         previous_spec=ctx.store.read_json(cid, "spec.json") if record["attempt"] else None,
+        previous_source=ctx.store.read_text(cid, "model.py") if record["attempt"] else None,
         feedback=[ReviewNote.model_validate(note) for note in record["feedback"]],
         seed=ctx.settings.search.seed,
     )

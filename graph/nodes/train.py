@@ -2,6 +2,11 @@
 
 Idempotent: a candidate whose ``metrics.json`` is final for its ``model.py`` is not
 trained again (this is what makes a resumed run lose at most the candidate in flight).
+
+Replay with recorded metrics (``fairnad run --llm replay:RUN_DIR --replay-metrics``): a
+candidate whose ``model.py`` is byte-identical to the recorded run's candidate of the same id
+takes that candidate's ``metrics.json`` instead of training, so the whole decision sequence
+is reproduced on any machine. A model that differs is trained.
 """
 
 from __future__ import annotations
@@ -10,7 +15,11 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+import shutil
+from pathlib import Path
+
 from fairnad_tools.train import TrainJob, TrainResult, job_for, train_candidate
+from fairnad_tools.train.result import file_sha256
 from graph.context import RunContext
 from graph.state import CandidateRecord, RunState, counted, trained
 
@@ -36,6 +45,9 @@ def train(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     best = max((c["val_acc"] for c in trained(state)), default=None)
     updates: dict[str, CandidateRecord] = {}
     jobs = [make_job(ctx, cid) for cid in approved]
+
+    replay_dir = _replay_metrics_dir(ctx)
+    replayed = {job.candidate_id for job in jobs if replay_dir is not None and _copy_recorded(replay_dir, job)}
 
     def run(job: TrainJob) -> TrainResult:
         ctx.tracer.emit(
@@ -66,7 +78,7 @@ def train(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             role=None,
             candidate=job.candidate_id,
             tool="train",
-            phase="reused" if result.reused else "finished",
+            phase=("replayed" if job.candidate_id in replayed else "reused") if result.reused else "finished",
             status=result.status,
             reason=result.reason,
             val_acc=result.val_acc,
@@ -80,3 +92,26 @@ def train(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             best = max(best or 0.0, result.val_acc)
         ctx.report(counted=done, budget=state["budget"], best=best, candidate=job.candidate_id)
     return {"candidates": updates}
+
+
+def _replay_metrics_dir(ctx: RunContext) -> Path | None:
+    llm = ctx.settings.llm
+    if llm.provider != "replay" or not llm.replay_metrics or llm.replay_dir is None:
+        return None
+    return Path(llm.replay_dir)
+
+
+def _copy_recorded(replay_dir: Path, job: TrainJob) -> bool:
+    """Take the recorded run's metrics for ``job`` when its model.py is the same file; True if taken."""
+    recorded = replay_dir / "candidates" / job.candidate_id / "metrics.json"
+    if not recorded.is_file() or not job.model_path.is_file():
+        return False
+    try:
+        result = TrainResult.model_validate_json(recorded.read_text(encoding="utf-8"))
+    except ValueError:
+        return False
+    if result.model_sha256 != file_sha256(job.model_path):
+        return False
+    job.out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(recorded, job.metrics_path)
+    return True
