@@ -154,7 +154,9 @@ class ScriptedLLMServer:
 
     def start(self) -> ScriptedLLMServer:
         """Serve in a background thread."""
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="scripted-llm", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="scripted-llm", daemon=True
+        )
         self._thread.start()
         return self
 
