@@ -270,6 +270,9 @@ class Ledger:
         self._counted: set[tuple[str, int, str, int]] = set()
         self._steps: dict[tuple[str, int, str], int] = {}
         self._lock = threading.RLock()
+        self.kept: set[tuple[str, int, str, int]] = set()
+        """Keys of exchanges already kept in the run directory (the graph fills and reads it), so
+        a call answered from the run's own file is not written twice."""
 
     @property
     def cost_usd(self) -> float | None:

@@ -124,6 +124,11 @@ class LLMSettings(Section):
     replay_dir: Path | None = Field(
         default=None, description="provider replay: the run directory whose recorded exchanges answer"
     )
+    replay_metrics: bool = Field(
+        default=False,
+        description="provider replay: also reuse the recorded run's training results for byte-identical "
+        "model.py files (the whole decision sequence reproduced on any machine)",
+    )
     roles: dict[str, LLMRoleSettings] = Field(
         default_factory=dict,
         description="per-role overrides by role name, e.g. [llm.roles.mutation] model = ...",

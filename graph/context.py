@@ -140,8 +140,13 @@ def make_ledger(settings: FairNADSettings, store: RunStore) -> Ledger | None:
     if settings.llm.provider == "none":
         return None
     own = Recordings.from_run_dir(store.root)
-    replay = Recordings.from_run_dir(settings.llm.replay_dir) if settings.llm.provider == "replay" else None
-    return Ledger(settings.llm, own=own, replay=replay)
+    recordings = own
+    if settings.llm.provider == "replay" and settings.llm.replay_dir is not None:
+        recordings = own.combined(Recordings.from_run_dir(settings.llm.replay_dir))
+    ledger = Ledger(settings.llm, recordings)
+    ledger.add_existing(own.exchanges())
+    ledger.kept = {exchange.key for exchange in own.exchanges()}
+    return ledger
 
 
 @dataclass
@@ -222,8 +227,9 @@ def record_llm_calls(ctx: RunContext) -> None:
     if ctx.ledger is None:
         return
     for exchange in ctx.ledger.drain():
-        if exchange.from_this_run:
+        if exchange.key in ctx.ledger.kept:  # answered from this run's own file: already kept and counted
             continue
+        ctx.ledger.kept.add(exchange.key)
         path = ctx.store.write_exchange(exchange.candidate, exchange.role, exchange.to_json())
         ctx.tracer.emit(
             "llm_call",

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from pathlib import Path
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from langgraph.checkpoint.sqlite import SqliteSaver

@@ -82,9 +82,7 @@ def _load_spec(path: Path, space: SearchSpace, space_name: str) -> Any:
     try:
         return space.load(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise SettingsError(
-            f"--seed-model {path} is not a spec of the {space_name!r} search space: {exc}"
-        ) from None
+        raise SettingsError(f"--seed-model {path} is not a spec of the {space_name!r} search space: {exc}") from None
 
 
 def given_seed(settings: FairNADSettings, space: SearchSpace) -> MutationResult | None:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validat
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
-from agents.settings import LLMSettings
+from agents.settings import LLMSettings, MutationSettings, api_key_from_env
 from fairnad_tools.settings import DataSettings, Section, TrainSettings, VerifySettings
 from knowledge.settings import KnowledgeSettings
 
@@ -135,7 +135,7 @@ class RolesSettings(Section):
 
 
 class FairNADSettings(BaseSettings):
-    """All FairNAD settings. Sections: search, train, verify, data, llm, knowledge, roles."""
+    """All FairNAD settings. Sections: search, train, verify, data, llm, mutation, knowledge, roles."""
 
     # Section names match exactly, as TOML keys do (pydantic-settings would fold their case, so
     # [LLM] would slip past the file's checks and [train] + [TRAIN] would silently drop one);
@@ -147,6 +147,7 @@ class FairNADSettings(BaseSettings):
     verify: VerifySettings = Field(default_factory=VerifySettings)
     data: DataSettings = Field(default_factory=DataSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    mutation: MutationSettings = Field(default_factory=MutationSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     roles: RolesSettings = Field(default_factory=RolesSettings)
 
@@ -482,7 +483,19 @@ def load_settings(
     if overrides:
         validate_layer(overrides, Layer("command-line option" if flags else "command-line options", dict(flags or {})))
         merged = _deep_merge(merged, overrides)
-    return validate_layer(merged, Layer("the merged settings"))
+    settings = validate_layer(merged, Layer("the merged settings"))
+    return _key_from_openai_variable(settings, env)
+
+
+def _key_from_openai_variable(settings: FairNADSettings, env: Mapping[str, str]) -> FairNADSettings:
+    """``OPENAI_API_KEY`` is the LLM key when ``FAIRNAD_LLM__API_KEY`` set none (the variable most
+    OpenAI tools read); a key from FairNAD's own variable always wins."""
+    if settings.llm.api_key is not None:
+        return settings
+    key = api_key_from_env(env)
+    if key is None:
+        return settings
+    return settings.model_copy(update={"llm": settings.llm.model_copy(update={"api_key": SecretStr(key)})})
 
 
 def _refuse_secrets_in_file(data: Mapping[str, Any], path: Path) -> None:
@@ -601,7 +614,7 @@ def resumed_settings(
     env = os.environ if env is None else env
     env_data, layer = env_layer(env)
     if not env_data:
-        return saved
+        return _key_from_openai_variable(saved, env)
     from_env = validate_layer(env_data, layer)
     secrets = set(secret_keys())
     result = saved.model_copy(deep=True)
@@ -623,7 +636,7 @@ def resumed_settings(
             + "; ".join(conflicts)
             + ". Unset these variables, or start a new run; 'fairnad resume --device' changes the device"
         )
-    return result
+    return _key_from_openai_variable(result, env)
 
 
 def to_toml_data(settings: FairNADSettings) -> dict[str, Any]:

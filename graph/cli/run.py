@@ -153,9 +153,7 @@ def run(
     ] = None,
     replay_metrics: Annotated[
         bool | None,
-        typer.Option(
-            "--replay-metrics", help="with --llm replay:RUN_DIR, reuse that run's training results too"
-        ),
+        typer.Option("--replay-metrics", help="with --llm replay:RUN_DIR, reuse that run's training results too"),
     ] = None,
     seed_model: Annotated[
         str | None,
@@ -175,7 +173,9 @@ def run(
     """Run a search (by default: the bundled digits data, built-in agents, the CPU).
 
     Everything that can be checked before the run starts (settings, roles, knowledge files,
-    the device, the dataset's files and content) is checked before the run folder exists.
+    the device, the dataset's files and content, the LLM with one short call) is checked
+    before the run folder exists. ``--llm replay:RUN_DIR`` starts from that run's saved
+    settings (unless --config is given) and answers every LLM call from its recording.
     """
     from graph.runner import check_start, start_run
 
@@ -221,6 +221,9 @@ def run(
     chosen = llm_overrides(llm)
     if chosen:
         overrides.setdefault("llm", {}).update(chosen)
+    if chosen.get("provider") == "replay" and config is None:
+        # a replay starts from the recorded run's own settings, so the same decisions follow
+        config = _recorded_settings(Path(chosen["replay_dir"]))
     settings = load_settings(config, overrides, flags=FLAG_NAMES)
     _check_llm_flags(settings, llm, llm_base_url, replay_metrics)
     if not dataset_info(settings.data.dataset).needs_data_dir and settings.data.data_dir is not None:
@@ -248,6 +251,13 @@ def run(
         return start_run(settings, s, progress, checked=True)
 
     _drive(start, store, settings.search.budget, quiet)
+
+
+def _recorded_settings(source: Path) -> Path:
+    saved = source / "settings.toml"
+    if not saved.is_file():
+        raise UsageError(f"--llm replay:{source}: that folder holds no FairNAD run (no settings.toml) to replay")
+    return saved
 
 
 def _check_llm_flags(settings: Any, llm: str | None, base_url: str | None, replay_metrics: bool | None) -> None:

@@ -11,12 +11,11 @@ is reproduced on any machine. A model that differs is trained.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 from langgraph.runtime import Runtime
-
-import shutil
-from pathlib import Path
 
 from fairnad_tools.train import TrainJob, TrainResult, job_for, train_candidate
 from fairnad_tools.train.result import file_sha256
