@@ -184,11 +184,10 @@ def extract_code(text: str, finish_reason: str | None = None) -> CodeAnswer:
     """
     body = strip_think(text)
     fences = [f for f in _fences(body) if f.body.strip()]
-    python = [f for f in fences if f.tag in _PYTHON_TAGS] or [f for f in fences if f.tag in ("", "text", "python3")]
-    chosen = python or fences
+    chosen = [f for f in fences if f.tag in _PYTHON_TAGS or f.tag in ("", "text")] or fences
     fence: _Fence | None = None
     if chosen:
-        fence = max(chosen, key=lambda f: ("def build_model" in f.body, len(f.body)))
+        fence = max(chosen, key=lambda f: ("def build_model" in f.body, f.tag in _PYTHON_TAGS, len(f.body)))
         code = fence.body
     else:
         code = _unfenced(body)
@@ -342,9 +341,13 @@ def apply_edits(source: str, edits: list[Edit]) -> str:
             raise AnswerError(f"edit {edit.number}: the SEARCH part is empty; copy the lines to replace from the file")
         exact = text.count(search)
         if exact == 1:
-            text = text.replace(search, edit.replace.strip("\n"), 1)
-            continue
-        if exact > 1:
+            at = text.index(search)
+            indent = text[text.rfind("\n", 0, at) + 1 : at]
+            if not (indent and not indent.strip() and "\n" in edit.replace.strip("\n")):
+                text = text.replace(search, edit.replace.strip("\n"), 1)
+                continue
+            # whole lines given without their indentation: the line match below re-indents them
+        elif exact > 1:
             raise AnswerError(
                 f"edit {edit.number}: the SEARCH text occurs {exact} times in the file; include more "
                 "surrounding lines so it matches exactly once"

@@ -222,6 +222,10 @@ class MutationAgent(MutationRole):
         return fitted, how if fitted == arch else f"{how} + {step}"
 
     def _edit(self, request: MutationRequest, rng: random.Random, budget: Budget) -> tuple[Any, str]:
+        return self._fit(*self._draw(request, rng, budget), budget)
+
+    def _draw(self, request: MutationRequest, rng: random.Random, budget: Budget) -> tuple[Any, str]:
+        """The built-in edit for ``request`` before it is fitted to the budget."""
         space = self.space
         if request.parent_spec is None:
             raise MutationFailed(
@@ -247,15 +251,17 @@ class MutationAgent(MutationRole):
             arch, how = space.random_edit(parent, rng)
         else:  # a type added to MutationType without a branch here
             raise MutationFailed(f"the built-in mutation role has no edit for mutation type {kind!r}")
-        return self._fit(arch, how, budget)
+        return arch, how
 
     # -- spec mode --------------------------------------------------------------------------------
 
     def spec_menu(self, request: MutationRequest) -> list[_Option]:
-        """Up to ``spec_choices`` distinct typed edits of the parent for ``request``, each within budget.
+        """Up to ``spec_choices`` distinct typed edits of the parent for ``request``.
 
         Draws the built-in edit with different random streams; drops duplicates, the parent
-        itself and, on a retry, the rejected spec. ``[]`` when the space refuses every draw.
+        itself and, on a retry, the rejected spec. The options are not yet fitted to the budget
+        (fitting measures a model, which is slow): the chosen one is. ``[]`` when the space
+        refuses every draw.
         """
         space = self.space
         assert request.parent_spec is not None
@@ -270,7 +276,7 @@ class MutationAgent(MutationRole):
                 break
             rng = random.Random(f"{request.seed}:{request.candidate_id}:{request.attempt}:{request.variant}:{draw}")
             try:
-                arch, how = self._edit(request, rng, budget)
+                arch, how = self._draw(request, rng, budget)
             except (EditRefused, MutationFailed) as exc:
                 refusals.append(str(exc))
                 continue
@@ -301,7 +307,7 @@ class MutationAgent(MutationRole):
                 f"{request.mutation_type} of parent {request.parent_id}: the space offers no edit for this request"
             )
         if len(options) == 1:
-            return self._spec_result(options[0].arch, f"{options[0].how} [spec: the only option]")
+            return self._spec_result(*self._fit_option(options[0], "[spec: the only option]", budget))
         variables = self._variables(request)
         variables.update(
             parent_summary=_summary(request.parent_source or space.render(space.load(request.parent_spec or {}))),
@@ -325,10 +331,16 @@ class MutationAgent(MutationRole):
                 "bad_choice",
                 f"the choice {number!r} is not an option number; choose a number from 1 to {len(options)}",
             )
-        option = options[number - 1]
         reason = str(getattr(picked, "reason", "") or "").strip()
-        how = f"{option.how} [spec choice {number}/{len(options)}{': ' + reason[:120] if reason else ''}]"
-        return self._spec_result(option.arch, how)
+        note = f"[spec choice {number}/{len(options)}{': ' + reason[:120] if reason else ''}]"
+        return self._spec_result(*self._fit_option(options[number - 1], note, budget))
+
+    def _fit_option(self, option: _Option, note: str, budget: Budget) -> tuple[Any, str]:
+        try:
+            arch, how = self._fit(option.arch, option.how, budget)
+        except EditRefused as exc:
+            raise MutationFailed(f"{option.how}: {exc}") from exc
+        return arch, f"{how} {note}"
 
     def _spec_result(self, arch: Any, how: str) -> MutationResult:
         space = self.space

@@ -1,7 +1,8 @@
 """The mutation agent's prompts: Jinja2 files in this folder, rendered by name.
 
-Each file starts with a Jinja comment listing the variables it takes
-(``{#- variables: a, b, c -#}``); a test holds the list to what the template really uses.
+Each file starts with a Jinja comment listing the variables it takes, its own and those of
+the parts it includes (``{#- variables: a, b, c -#}``); a test holds the list to what the
+templates really use.
 Files whose name starts with ``_`` are parts included by the others.
 
 Prompts are budgeted with :func:`estimate_tokens`: ``ceil(characters / 3.5)``. That is a
@@ -57,11 +58,13 @@ def declared_variables(name: str) -> set[str]:
 def render(name: str, **variables: Any) -> str:
     """Template ``name`` rendered with ``variables``, stripped of leading and trailing blank lines.
 
+    Variables are inserted as they are (a source keeps its blank lines: edits must match it).
+
     Raises ``jinja2.UndefinedError`` when a variable the template uses is missing, and
     ``jinja2.TemplateNotFound`` for an unknown name.
     """
     text = _environment().get_template(name).render(**variables)
-    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    return text.strip() + "\n"
 
 
 def estimate_tokens(text: str) -> int:
