@@ -168,7 +168,7 @@ def test_think_wrapped_unfenced_answer_is_taken():
         (f"```python\n{CHILD[:1500]}", "truncated"),
         (
             CHILD[: CHILD.index("def build_model")]
-            + "class Extra(nn.Module):\n    def forward(self, x):\n        return x\n",
+            + "class Extra(nn.Module):\n    def __init__(self):\n        self.op = nn.Con",
             "truncated",
         ),
         ("I would add attention to each block.", "no_code"),

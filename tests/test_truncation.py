@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +42,7 @@ def build_model(num_classes: int) -> nn.Module:
     "source,phrase",
     [
         (CUT_MID_NAME, "ends inside class Net"),
+        ("def make(num_classes):\n    return num_cl", "ends inside function make"),
         ("import torch\n\ndef build_model(num_classes):\n    return torch.nn.Sequential(\n", "middle of a statement"),
         ('"""doc\n\nimport torch\n', "middle of a statement"),
         ("from torch import nn\n\ndef build_model(num_classes):\n    model = nn.Linear(3, 4)\n", "never returns"),
@@ -50,7 +52,9 @@ def test_cut_files_look_truncated(source, phrase):
     assert phrase in (looks_truncated(source) or "")
 
 
-@pytest.mark.parametrize("source", [COMPLETE, "", "x = (1 +\n2)\nprint(x y)\n"])
+@pytest.mark.parametrize(
+    "source", [COMPLETE, "", "x = (1 +\n2)\nprint(x y)\n", "def make(num_classes):\n    return num_classes\n"]
+)
 def test_complete_or_merely_broken_files_do_not(source):
     assert looks_truncated(source) is None
 
@@ -69,3 +73,11 @@ def test_fairnad_verify_json_says_the_file_looks_truncated(tmp_path):
     report = json.loads(result.stdout)
     assert report["ok"] is False
     assert "looks truncated" in report["message"] and "produce the complete file" in report["message"]
+
+
+CORPUS = Path(__file__).resolve().parent / "verifier_corpus"
+
+
+def test_only_the_cut_files_of_the_verifier_corpus_look_truncated():
+    flagged = {p.name for p in CORPUS.rglob("*.py") if looks_truncated(p.read_text(encoding="utf-8", errors="replace"))}
+    assert flagged == {"truncated_after_def_header.py", "truncated_mid_expression.py", "unterminated_docstring.py"}
