@@ -29,6 +29,7 @@ transformations of the architecture spec rendered to PyTorch source. After a vet
 * ``auto``: **spec** when the parent has a spec and the request is realisable in the space
   (a ``fair_idea``/``iterative`` sub-category in the space's realisable set; always for the
   Pareto types and ``random_edit``) and the space offers at least one edit; otherwise **diff**.
+  A retry of a code-only attempt stays **diff** (its code is repaired).
 
 The ``seed`` type always runs the built-in policy (the seed comes from the space).
 
@@ -72,6 +73,7 @@ __all__ = [
     "MutationResult",
     "MutationRetry",
     "SpecChoice",
+    "SpecOption",
     "resolve_mode",
 ]
 
@@ -103,8 +105,9 @@ def resolve_mode(
 
     ``auto``: ``spec`` when the parent has a spec and the request is realisable in the space
     (``realisable`` is the space's set, ``None`` meaning any: a fair_idea/iterative sub-category
-    in it; always for pareto types and random_edit), else ``diff``. Raises ``ValueError`` for a
-    mode not in :data:`MODES`.
+    in it; always for pareto types and random_edit), else ``diff``; a retry whose rejected
+    attempt was code-only (``previous_source`` without ``previous_spec``) stays ``diff``. Raises
+    ``ValueError`` for a mode not in :data:`MODES`.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mutation.mode {mode!r}; valid: {', '.join(MODES)}")
@@ -116,6 +119,8 @@ def resolve_mode(
         return mode  # type: ignore[return-value]
     if request.parent_spec is None:
         return "diff"
+    if request.feedback and request.previous_spec is None and request.previous_source is not None:
+        return "diff"  # the rejected attempt was code-only: repair its code
     if request.mutation_type in IDEA_TYPES:
         ok = request.sub_category is not None and (realisable is None or request.sub_category in realisable)
         return "spec" if ok else "diff"
@@ -123,7 +128,10 @@ def resolve_mode(
 
 
 @dataclass
-class _Option:
+class SpecOption:
+    """One entry of a spec-mode menu: the edited architecture (not yet fitted to the budget), its
+    description and its structure hash."""
+
     arch: Any
     how: str
     structure_hash: str
@@ -255,7 +263,7 @@ class MutationAgent(MutationRole):
 
     # -- spec mode --------------------------------------------------------------------------------
 
-    def spec_menu(self, request: MutationRequest) -> list[_Option]:
+    def spec_menu(self, request: MutationRequest) -> list[SpecOption]:
         """Up to ``spec_choices`` distinct typed edits of the parent for ``request``.
 
         Draws the built-in edit with different random streams; drops duplicates, the parent
@@ -269,7 +277,7 @@ class MutationAgent(MutationRole):
         exclude = {space.structure_hash(space.load(request.parent_spec))}
         if request.previous_spec:
             exclude.add(space.structure_hash(space.load(request.previous_spec)))
-        options: list[_Option] = []
+        options: list[SpecOption] = []
         refusals: list[str] = []
         for draw in range(self.spec_choices * 4):
             if len(options) >= self.spec_choices:
@@ -283,7 +291,7 @@ class MutationAgent(MutationRole):
             digest = space.structure_hash(arch)
             if digest not in exclude:
                 exclude.add(digest)
-                options.append(_Option(arch, how, digest))
+                options.append(SpecOption(arch, how, digest))
         if not options and refusals:
             logger.info("spec menu for %s is empty: %s", request.candidate_id, refusals[-1])
         return options
@@ -335,7 +343,7 @@ class MutationAgent(MutationRole):
         note = f"[spec choice {number}/{len(options)}{': ' + reason[:120] if reason else ''}]"
         return self._spec_result(*self._fit_option(options[number - 1], note, budget))
 
-    def _fit_option(self, option: _Option, note: str, budget: Budget) -> tuple[Any, str]:
+    def _fit_option(self, option: SpecOption, note: str, budget: Budget) -> tuple[Any, str]:
         try:
             arch, how = self._fit(option.arch, option.how, budget)
         except EditRefused as exc:

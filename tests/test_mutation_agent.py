@@ -310,6 +310,11 @@ def test_auto_rule():
     assert resolve_mode("auto", request(), realisable) == "spec"
     assert resolve_mode("auto", request(sub_category="operation.made_up.thing"), realisable) == "diff"
     assert resolve_mode("auto", request(parent_spec=None), realisable) == "diff"
+    cut = ReviewNote(role="verifier", code="over_param_budget", kind="budget", message="over")
+    assert resolve_mode("auto", request(feedback=[cut], previous_source=CHILD), realisable) == "diff"
+    assert resolve_mode(
+        "auto", request(feedback=[cut], previous_source=CHILD, previous_spec=PARENT_SPEC), realisable
+    ) == ("spec")
     for kind in ("pareto_scale_up", "pareto_tune", "random_edit"):
         assert resolve_mode("auto", request(kind), realisable) == "spec"
     assert resolve_mode("auto", request("seed", parent_spec=None, parent_id=None), realisable) == "builtin"
