@@ -66,6 +66,7 @@ from fairnad_tools.verify.static import ALLOWED_MODULES
 
 __all__ = [
     "MODES",
+    "RETRY_CODES",
     "BuiltinMutation",
     "MutationAgent",
     "MutationFailed",
@@ -87,6 +88,8 @@ DEFAULT_CONTEXT_TOKENS = 8192
 DEFAULT_ANSWER_TOKENS = 2048
 PARETO_TYPES = frozenset({"pareto_scale_up", "pareto_tune", "random_edit"})
 IDEA_TYPES = frozenset({"fair_idea", "iterative"})
+RETRY_CODES = frozenset({"truncated", "no_code", "edits_do_not_apply", "bad_choice"})
+"""The codes of :class:`MutationRetry` this role raises (a reply that left no checkable file)."""
 _LINE = re.compile(r"\bline (\d+)\b")
 
 
@@ -272,7 +275,8 @@ class MutationAgent(MutationRole):
         refuses every draw.
         """
         space = self.space
-        assert request.parent_spec is not None
+        if request.parent_spec is None:
+            raise MutationFailed(f"parent {request.parent_id} has no spec.json; a spec menu needs one")
         budget = (request.max_params, request.max_flops)
         exclude = {space.structure_hash(space.load(request.parent_spec))}
         if request.previous_spec:
@@ -405,6 +409,8 @@ class MutationAgent(MutationRole):
         if last is None:
             return f"mutation_{mode}.md.j2", parent_source, task
         previous = request.previous_source
+        if last.code in RETRY_CODES:  # the last reply left no file: ask again, with the reason
+            return f"mutation_{mode}.md.j2", parent_source, task
         if last.kind == "execution" and previous is not None:
             return "repair_execution.md.j2", previous, f"fix {last.code} of {task}"
         if last.kind == "budget" and previous is not None:

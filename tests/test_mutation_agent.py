@@ -401,9 +401,10 @@ def test_retry_after_an_unusable_answer_repeats_the_task_with_the_reason():
         "execution", "truncated", "the answer was cut short: it stopped at the answer length limit", role="mutation"
     )
     role, llm = agent("code", fenced(CHILD))
-    role.mutate(request(attempt=1, feedback=[cut]))
+    role.mutate(request(attempt=1, feedback=[cut], previous_source=BROKEN))  # an older file is not repaired
     shown = llm.shown()
     assert "cut short" in shown and PARENT.strip() in shown and "Write the new model.py" in shown
+    assert BROKEN.strip() not in shown
 
 
 # -- no LLM: the built-in policy ------------------------------------------------------------------
