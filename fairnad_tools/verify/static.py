@@ -59,6 +59,7 @@ from pathlib import Path
 
 from fairnad_tools.io import SourceDecodeError, read_python_source
 from fairnad_tools.verify.report import VerifyReport
+from fairnad_tools.verify.truncation import looks_truncated
 
 __all__ = ["SourceDecodeError", "check_file", "check_source", "read_python_source"]
 
@@ -365,8 +366,18 @@ def check_source(source: str, filename: str = "model.py") -> VerifyReport | None
 
     ``source`` is decoded text; a leading byte-order mark (U+FEFF) is ignored, as it is
     in a file saved as UTF-8 with one. When several checks fail, an import is reported
-    first, then the failure nearest the top of the file.
+    first, then the failure nearest the top of the file. Whatever the failure, when the file
+    looks cut short (:func:`~fairnad_tools.verify.truncation.looks_truncated`) the message says so.
     """
+    report = _check_source(source, filename)
+    if report is not None and "truncated" not in report.message:
+        reason = looks_truncated(source.removeprefix("\ufeff"))
+        if reason is not None:
+            report.message = f"{report.message}; the file looks truncated: {reason}; produce the complete file"
+    return report
+
+
+def _check_source(source: str, filename: str) -> VerifyReport | None:
     source = source.removeprefix("\ufeff")
     if "\x00" in source:
         line = source.count("\n", 0, source.index("\x00")) + 1
