@@ -148,6 +148,7 @@ class MutationAgent(MutationRole):
     reads = "parent spec/source and measurements, mutation type, idea, budgets, rejections of the last try"
     writes = "model.py of the new candidate, spec.json when it has one, the mode in mutation.json"
     decides = "how the idea or Pareto operation is realised; the repair of a rejected attempt; downscale"
+    llm_mode = True
 
     # -- settings ---------------------------------------------------------------------------------
 

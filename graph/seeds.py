@@ -13,10 +13,10 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
+from agents.answers import code_structure_hash
 from agents.records import MutationResult
 from fairnad_tools.io import read_python_source
 from fairnad_tools.spaces import SearchSpace
-from fairnad_tools.verify.fingerprint import code_fingerprint
 from graph.settings import FairNADSettings, SettingsError
 
 SeedKind = Literal["builtin", "code", "spec"]
@@ -106,6 +106,6 @@ def given_seed(settings: FairNADSettings, space: SearchSpace) -> MutationResult 
         spec=None,
         source=source,
         transformation=f"seed({path.name})",
-        structure_hash=code_fingerprint(source),
+        structure_hash=code_structure_hash(source),
         mode="code",
     )

@@ -222,9 +222,9 @@ def _print_conversation(store: RunStore, candidate: str | None, role: str | None
         )
         out.rule(f"{path.name}: {data.get('purpose')} (attempt {data.get('attempt')}) - {usage}", align="left")
         for message in data.get("messages", []):
-            out.print(f"[{message.get('role')}]", style="bold", highlight=False)
+            out.print(f"[{message.get('role')}]", style="bold", highlight=False, markup=False)
             out.print(message.get("content", ""), highlight=False, markup=False, soft_wrap=True)
-        out.print("[answer]", style="bold", highlight=False)
+        out.print("[answer]", style="bold", highlight=False, markup=False)
         out.print(data.get("answer") or "", highlight=False, markup=False, soft_wrap=True)
         if data.get("error"):
             out.print(f"[error] {data['error']}", highlight=False, markup=False, soft_wrap=True)

@@ -101,6 +101,8 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             record.update(status="rejected", reason=f"not made: {stopped}")
             decided = f"stopped: {stopped}"
         elif retry is not None:
+            for stale in ("model.py", "spec.json"):  # this attempt left no file: the next sees none
+                (ctx.store.candidate_dir(cid) / stale).unlink(missing_ok=True)
             decided = send_back(ctx, role.name, record, code=retry.code, kind="execution", message=retry.message)
         elif result is None:
             reason = error or (
