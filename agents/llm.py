@@ -361,7 +361,7 @@ class Ledger:
             name, value, count = reached
             raise LLMBudgetExhausted(
                 f"LLM budget reached: llm.{name} = {value:g} and the run has used {count}. The run stops here, "
-                f"saved; to go on, raise llm.{name} (FAIRNAD_LLM__{name.upper()}) and resume it"
+                f"saved; to go on, resume it with a larger one: fairnad resume RUN_DIR --{name.replace('_', '-')} N"
             )
 
 

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 TRACE_VERSION = 1
-_SECRET_KEY = re.compile(r"(api[_-]?key|secret|token(?!s$)|password|authorization)", re.I)
+_SECRET_KEY = re.compile(r"(api[_-]?key|secret|token(?!s$|s_in$|s_out$|s_estimated$)|password|authorization)", re.I)
+"""Keys whose values are hidden; token counts (``tokens``, ``tokens_in``, ``tokens_out``,
+``tokens_estimated``) are numbers, not credentials."""
 _SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_-]{8,}|Bearer\s+[A-Za-z0-9._-]{8,})")
 _MAX_TEXT = 2000
 

@@ -143,8 +143,15 @@ def _files_holding(root: Path, needle: bytes) -> list[Path]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
+@pytest.mark.allow_hosts(["127.0.0.1"])
 def test_flags_over_environment_over_file_over_defaults_in_a_real_run_and_the_key_stays_secret(tmp_path):
-    """Every layer in one run: settings.toml holds what each layer decided, and no file holds the key."""
+    """Every layer in one run: settings.toml holds what each layer decided, and no file holds the key.
+
+    The LLM endpoint is the scripted server, which refuses any other key: the start-up probe
+    passing shows the key from the environment reached it."""
+    from tests.llm_server import ScriptedLLMServer, answer
+
+    server = ScriptedLLMServer(default=answer("OK"), api_key=SECRET).start()
     config = tmp_path / "fairnad.toml"
     config.write_text("[search]\nbudget = 3\nseed = 5\nmin_rounds = 2\n[train]\nepochs = 4\nthreads = 2\n")
     env = {
@@ -153,14 +160,18 @@ def test_flags_over_environment_over_file_over_defaults_in_a_real_run_and_the_ke
         "FAIRNAD_TRAIN__EPOCHS": "1",  # beats the file
         "FAIRNAD_TRAIN__TIME_LIMIT_S": "0.05",  # the seed fails at once: a short run
         "FAIRNAD_LLM__PROVIDER": "openai",
-        "FAIRNAD_LLM__BASE_URL": "http://127.0.0.1:9/v1",
+        "FAIRNAD_LLM__BASE_URL": server.base_url,
         "FAIRNAD_LLM__API_KEY": SECRET,
     }
     run_dir = tmp_path / "run"
-    result = run_cli("run", "--run-dir", str(run_dir), "--config", str(config), "--budget", "1", "-q", env=env,
-                     timeout=800)  # fmt: skip
+    try:
+        result = run_cli("run", "--run-dir", str(run_dir), "--config", str(config), "--budget", "1", "-q", env=env,
+                         timeout=800)  # fmt: skip
+    finally:
+        server.stop()
     assert result.returncode in (0, 1), result.stdout + result.stderr  # finished, or stopped: the seed failed
-    assert "llm openai" in result.stderr and "budget 1" in result.stderr
+    assert f"mutation: LLM gpt-4o-mini at {server.base_url}" in result.stderr and "budget 1" in result.stderr
+    assert server.requests and all(r["headers"]["authorization"] == f"Bearer {SECRET}" for r in server.requests)
     saved = tomllib.loads((run_dir / "settings.toml").read_text())
     assert saved["search"]["budget"] == 1  # flag > environment > file
     assert saved["search"]["min_rounds"] == 3 and saved["train"]["epochs"] == 1  # environment > file

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from agents.llm import LLMProbeError
 from fairnad_tools.data import DataError
 from fairnad_tools.plugins import PluginError
 from fairnad_tools.settings import TrainSettings
@@ -92,7 +93,16 @@ class _Group(TyperGroup):
         return super().resolve_command(ctx, args)
 
 
-USER_ERRORS = (UsageError, SettingsError, RunDirError, DataError, TemplateError, StoreError, PluginError)
+USER_ERRORS = (
+    UsageError,
+    SettingsError,
+    RunDirError,
+    DataError,
+    TemplateError,
+    StoreError,
+    PluginError,
+    LLMProbeError,
+)
 
 
 class _Stdout(Console):

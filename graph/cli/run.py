@@ -120,8 +120,11 @@ def _drive(fn: Any, store: RunStore, budget: int | None, quiet: bool) -> dict[st
         _fail(f"interrupted; finished candidates are kept. Continue with: fairnad resume {store.root}", 130)
     _print_summary(summary, store.root)
     if summary["status"] == "stopped":
+        reason = str(summary.get("stop_reason"))
+        if "fairnad resume RUN_DIR" in reason:  # the reason names its own way on
+            _fail(f"the run stopped: {reason.replace('RUN_DIR', str(store.root))}", 1)
         _fail(
-            f"the run stopped: {summary.get('stop_reason')}. To try again: fairnad resume {store.root} "
+            f"the run stopped: {reason}. To try again: fairnad resume {store.root} "
             f"--budget N (N > {summary['counted']})",
             1,
         )
