@@ -216,20 +216,23 @@ class RunContext:
             self.progress(fields)
 
 
-def record_llm_calls(ctx: RunContext) -> None:
+def record_llm_calls(ctx: RunContext) -> int:
     """Keep the LLM exchanges made since the last call, one file each, and trace them.
 
     The files are the record of tokens and cost: ``summary.json`` sums them per candidate and
     per role (:meth:`graph.store.RunStore.llm_usage`), so a crash never loses or double-counts
     a call. An exchange answered from this run's own recording (a resumed run repeating a
-    finished call) is already on disk, so it is not written again.
+    finished call) is already on disk, so it is not written again. Returns the tokens (in plus
+    out) of the exchanges written, for the role step's ``tokens`` field.
     """
     if ctx.ledger is None:
-        return
+        return 0
+    tokens = 0
     for exchange in ctx.ledger.drain():
         if exchange.key in ctx.ledger.kept:  # answered from this run's own file: already kept and counted
             continue
         ctx.ledger.kept.add(exchange.key)
+        tokens += exchange.tokens_in + exchange.tokens_out
         path = ctx.store.write_exchange(exchange.candidate, exchange.role, exchange.to_json())
         ctx.tracer.emit(
             "llm_call",
@@ -245,6 +248,7 @@ def record_llm_calls(ctx: RunContext) -> None:
             file=path.name,
             seconds=exchange.latency_s,
         )
+    return tokens
 
 
 class Timer:

@@ -8,9 +8,10 @@ edit (``MutationRequest.variant``). An unexpected exception in the role rejects 
 with the role's name and the error in the trace; the run goes on.
 
 LLM calls: every exchange the role's chat model made is kept as
-``candidates/<id>/llm/NN-<role>.json`` and its tokens are added to the candidate and to the
-run's per-role usage. An answer the role could not use (:class:`MutationRetry`: cut short, no
-code, edits that do not apply) is an ``execution`` rejection by the mutation role, sent back
+``candidates/<id>/llm/NN-<role>.json`` (``summary.json`` sums their tokens per candidate and
+per role) and the role step's ``tokens`` field holds the step's share. An answer the role
+could not use (:class:`MutationRetry`: cut short, no code, edits that do not apply) is an
+``execution`` rejection by the mutation role, sent back
 within ``roles.retries.execution``. A service failure after its retries (``LLMError``) rejects
 the candidate (``llm.max_consecutive_failures`` in a row stop the run); a reached LLM budget
 (``LLMBudgetExhausted``) stops the run, saved and resumable with a larger budget.
@@ -57,7 +58,7 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         seen.update(record.get("vetoed", []))  # a gate's veto asks for a different edit
         request = _request(ctx, cid, record, candidates)
         result: MutationResult | None = None
-        error, crashed, retry, duplicates = None, None, None, 0
+        error, crashed, retry, duplicates, tokens = None, None, None, 0, 0
         given = (
             f"{record['mutation_type']} of parent {record['parent']} (attempt {record['attempt']})"
             + (f", idea {record['idea']} [{record['sub_category']}]" if record["idea"] else "")
@@ -90,7 +91,7 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                     crashed = traceback.format_exc(limit=8)
                     break
                 finally:
-                    record_llm_calls(ctx)
+                    tokens += record_llm_calls(ctx)
                 if result.structure_hash not in seen:
                     break
                 duplicates += 1
@@ -143,7 +144,7 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             given=given,
             decided=decided,
             seconds=timer.seconds,
-            tokens=None,
+            tokens=tokens or None,
         )
         updates[cid] = record
         candidates[cid] = record
