@@ -479,7 +479,8 @@ class MutationAgent(MutationRole):
             "input_shape": request.input_shape,
             "allowed_modules": sorted(ALLOWED_MODULES - {"__future__"}),
             "min_layers": int(getattr(verify, "min_layers", 3)),
-            "notes": [_note_text(n) for n in request.feedback[:-1]],
+            "notes": [_note_text(n) for n in request.feedback[:-1]]
+            + [f"duplicate: {text}; make a different change" for text in request.duplicates],
             "last_note": request.feedback[-1] if request.feedback else None,
         }
 

@@ -103,6 +103,11 @@ class MutationRequest(Record):
     feedback: list[ReviewNote] = Field(default_factory=list, description="reviews of earlier attempts, oldest first")
     seed: int = 0
     variant: int = Field(default=0, ge=0, description="asks for a different edit (after a duplicate or a veto)")
+    duplicates: list[str] = Field(
+        default_factory=list,
+        description="earlier answers to this request that reproduced an architecture already in the run "
+        "(what they did and which candidate they repeat), oldest first",
+    )
 
 
 class MutationResult(Record):

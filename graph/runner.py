@@ -139,6 +139,7 @@ def preflight(settings: FairNADSettings, *, bank_kept: bool = False) -> None:
     space, _ = make_plugins(settings)
     check_seed(settings, space, llm=settings.llm.provider != "none")
     roles = make_roles(settings, space)
+    check_llm_role_keys(settings)
     build_graph(settings.roles)  # gate names must not clash with the graph's own nodes
     load_bank = getattr(roles.extractor, "load_bank", None)
     if callable(load_bank) and not bank_kept:  # the template and idea files the run will read
@@ -147,6 +148,25 @@ def preflight(settings: FairNADSettings, *, bank_kept: bool = False) -> None:
     check_device(settings.train.device)
     check_threads(settings.train.threads)
     check_dataset(settings.data.dataset, settings.data.data_dir)
+
+
+def check_llm_role_keys(settings: FairNADSettings) -> None:
+    """Every ``[llm.roles.<key>]`` must name a configured role (a typo would be silently unused).
+
+    Raises :class:`SettingsError` with the closest key and the valid ones.
+    """
+    import difflib
+
+    from graph.context import role_classes
+
+    known = list(role_classes(settings))
+    for key in settings.llm.roles:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean [llm.roles.{close[0]}]?" if close else ""
+            raise SettingsError(
+                f"bad key in [llm.roles]: {key!r} is not a configured role{hint} Roles: {', '.join(known)}"
+            )
 
 
 def check_llm(settings: FairNADSettings) -> None:
@@ -243,7 +263,7 @@ def plan_resume(
     budget: int | None = None,
     device: str | None = None,
     env: Mapping[str, str] | None = None,
-    llm_budgets: Mapping[str, Any] | None = None,
+    llm_overrides: Mapping[str, Any] | None = None,
 ) -> ResumePlan:
     """Decide a resume from the checkpointed ``values`` and the flags; raise before anything changes.
 
@@ -254,9 +274,10 @@ def plan_resume(
     (too many rejections in a row) is continued only when ``budget`` is given, and then
     gets a fresh count of rejections. ``device``
     replaces ``train.device``. Secrets come from ``env`` again; other ``FAIRNAD_*``
-    variables must agree with the saved settings (:func:`resumed_settings`). ``llm_budgets``
-    (``max_llm_calls``, ``max_tokens``, ``max_cost_usd``) replace the saved LLM budgets; a run
-    stopped by an LLM budget continues when one is given.
+    variables must agree with the saved settings (:func:`resumed_settings`). ``llm_overrides``
+    (``max_llm_calls``, ``max_tokens``, ``max_cost_usd``, ``base_url``) replace the saved LLM
+    budgets or endpoint; a budget must exceed what the run has spent, and a run stopped by an
+    LLM budget continues when one is given.
     """
     flags: dict[tuple[str, ...], str] = {}
     overrides: dict[str, dict[str, Any]] = {}
@@ -266,10 +287,11 @@ def plan_resume(
     if device is not None:
         flags[("train", "device")] = "--device"
         overrides.setdefault("train", {})["device"] = device
-    for key, value in (llm_budgets or {}).items():
+    for key, value in (llm_overrides or {}).items():
         if value is not None:
-            flags[("llm", key)] = "--" + key.replace("_", "-")
+            flags[("llm", key)] = "--llm-base-url" if key == "base_url" else "--" + key.replace("_", "-")
             overrides.setdefault("llm", {})[key] = value
+    _check_llm_budgets(store, overrides.get("llm", {}))
     if overrides:
         validate_layer(overrides, Layer("command-line option", flags))
     settings = resumed_settings(saved, store.settings_file, env, overridden=flags)
@@ -302,6 +324,25 @@ def plan_resume(
     return ResumePlan(settings, target, previous, done, in_flight, status, continues)
 
 
+def _check_llm_budgets(store: RunStore, wanted: Mapping[str, Any]) -> None:
+    """A raised LLM budget must exceed what the run has spent (else it would stop again at once)."""
+    _, by_role = store.llm_usage()
+    spent = {
+        "max_llm_calls": (sum(v["calls"] for v in by_role.values()), "calls"),
+        "max_tokens": (sum(v["tokens_in"] + v["tokens_out"] for v in by_role.values()), "tokens in and out"),
+    }
+    costs = [v["cost_usd"] for v in by_role.values()]
+    if all(c is not None for c in costs):
+        spent["max_cost_usd"] = (round(sum(costs), 6), "USD")
+    for key, (used, unit) in spent.items():
+        value = wanted.get(key)
+        if value is not None and value <= used:
+            raise ResumeError(
+                f"--{key.replace('_', '-')} {value:g} does not exceed what run {store.root} has spent "
+                f"({used:g} {unit}); give more, e.g. --{key.replace('_', '-')} {used * 2 or 1:g}"
+            )
+
+
 def resume_run(
     store: RunStore,
     progress: ProgressFn | None = None,
@@ -310,7 +351,7 @@ def resume_run(
     device: str | None = None,
     env: Mapping[str, str] | None = None,
     on_plan: Callable[[ResumePlan], None] | None = None,
-    llm_budgets: Mapping[str, Any] | None = None,
+    llm_overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Continue the run in ``store`` from its last checkpoint, with a new budget or device if given.
 
@@ -331,7 +372,7 @@ def resume_run(
         with _compiled(store, saved) as app:
             snapshot = app.get_state({"configurable": {"thread_id": run_id}})
         values = cast(RunState, dict(snapshot.values or {}))
-        plan = plan_resume(store, values, saved, budget=budget, device=device, env=env, llm_budgets=llm_budgets)
+        plan = plan_resume(store, values, saved, budget=budget, device=device, env=env, llm_overrides=llm_overrides)
         bank_kept = store.read_bank() is not None
         if not bank_kept and values.get("knowledge") and "ideas" not in values:
             # this run kept its bank (its state has no idea map, as runs before the bank file had)

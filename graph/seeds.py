@@ -41,6 +41,11 @@ def check_seed(settings: FairNADSettings, space: SearchSpace, *, llm: bool) -> N
     """
     value = settings.search.seed_model
     kind = seed_kind(value)
+    if Path(value).expanduser().is_dir():
+        raise SettingsError(
+            f"bad value for 'search.seed_model': {value} is a folder; give a model.py or spec.json file, "
+            f"or a built-in seed ({', '.join(space.seeds())})"
+        )
     if kind == "builtin":
         if value not in space.seeds():
             raise SettingsError(

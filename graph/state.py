@@ -38,6 +38,7 @@ class CandidateRecord(TypedDict):
     vetoed: list[str]  # structure hashes a gate vetoed: the mutation role must not propose them again
     mode: str | None  # how the mutation role made it: builtin, code, diff, spec (agents.records.MutationResult)
     llm_error: bool  # rejected because the LLM service failed (counts toward llm.max_consecutive_failures)
+    not_made: bool  # never made: the run stopped first (an LLM budget reached, a replay's recording ended)
 
 
 def new_record(
@@ -72,6 +73,7 @@ def new_record(
         vetoed=[],
         mode=None,
         llm_error=False,
+        not_made=False,
     )
 
 

@@ -61,16 +61,39 @@ def test_a_model_the_server_refuses_is_named_before_any_work(tmp_path):
         (["--llm-base-url", "http://127.0.0.1:1/v1"], "--llm MODEL --llm-base-url URL"),
         (["--replay-metrics"], "--llm replay:RUN_DIR"),
         (["--llm", "replay:"], "needs the recorded run's folder"),
-        (["--llm", "replay:/nonexistent/run"], "holds no FairNAD run"),
+        (["--llm", "replay:/nonexistent/run"], "does not exist"),
+        (["--mutation-mode", "code"], "no LLM is configured"),
         (["--seed-model", str(SCENARIO / "small_se.py")], "needs an LLM"),
         (["--seed-model", "/nonexistent/model.py"], "does not exist"),
         (["--seed-model", "resnet99"], "valid: resnet32"),
-        (["--mutation-mode", "poetry"], "mutation.mode"),
+        (["--seed-model", str(SCENARIO)], "is a folder"),
+        (
+            [
+                "--llm",
+                "m",
+                "--llm-base-url",
+                "http://127.0.0.1:1/v1",
+                "--seed-model",
+                str(SCENARIO / "small_se.py"),
+                "--mutation-mode",
+                "spec",
+            ],
+            "cannot act on a model.py seed",
+        ),
+        (["--llm", "m", "--llm-base-url", "http://127.0.0.1:1/v1", "--mutation-mode", "poetry"], "mutation.mode"),
     ],
 )
 def test_llm_flags_that_cannot_act_are_refused(tmp_path, args, says):
     result = run_cli("run", "--run-dir", str(tmp_path / "r"), *args)
     assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_per_role_llm_section_for_no_configured_role_is_refused(tmp_path):
+    env = {"FAIRNAD_LLM__ROLES": '{"mutaton": {"model": "qwen-typo"}}'}
+    result = run_cli("run", "--run-dir", str(tmp_path / "r"), "--llm", "m", "--llm-base-url",
+                     "http://127.0.0.1:1/v1", env=env)  # fmt: skip
+    assert result.returncode == 2 and "did you mean [llm.roles.mutation]?" in result.stderr, result.stderr
     assert not (tmp_path / "r").exists()
 
 
@@ -111,6 +134,8 @@ def test_own_seed_model_then_an_llm_budget_stops_the_run_and_resume_raises_it(tm
         assert rows["0000"]["mode"] == "code" and rows["0001"]["mode"] == "code"
         assert summary["llm"]["calls"] == 1
 
+        same = run_cli("resume", str(run_dir), "--max-llm-calls", "1", "-q", timeout=600)
+        assert same.returncode == 2 and "does not exceed" in same.stderr, same.stderr  # it would stop at once
         again = run_cli("resume", str(run_dir), "--max-llm-calls", "5", "-q", timeout=600)
         assert again.returncode == 0, again.stdout + again.stderr
     summary = read_summary(run_dir)
@@ -142,3 +167,27 @@ def test_an_llm_that_keeps_failing_stops_the_run_with_the_reason(tmp_path):
     assert [e["candidate"] for e in failures] == [c["id"] for c in rejected]
     kept = json.loads(sorted((run_dir / "candidates" / rejected[0]["id"] / "llm").glob("*.json"))[0].read_text())
     assert kept["error"] and kept["attempts"] == 2  # the failed step is kept, with its tries
+
+
+def same_model(body: dict) -> Response:
+    """Always the same file: after the first candidate, every answer repeats an architecture of the run."""
+    if PROBE in json.dumps(body["messages"]):
+        return answer("OK")
+    return answer(f"```python\n{(SCENARIO / 'small_se_k5.py').read_text()}```")
+
+
+@pytest.mark.timeout(900)
+def test_an_llm_that_repeats_itself_is_told_and_asked_twice_more_not_eight_times(tmp_path):
+    run_dir = tmp_path / "run"
+    env = {"FAIRNAD_SEARCH__MAX_CONSECUTIVE_REJECTIONS": "1"}
+    with ScriptedLLMServer(same_model) as server:
+        result = run_cli("run", "--run-dir", str(run_dir), "--budget", "4", "--llm", "scripted", "--llm-base-url",
+                         server.base_url, *CODE_RUN, env=env, timeout=600)  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    rows = {c["id"]: c for c in read_summary(run_dir)["candidates"]}
+    assert rows["0001"]["status"] == "trained" and rows["0002"]["status"] == "rejected"
+    assert "reproduced candidate 0001" in rows["0002"]["reason"]
+    asked = [json.loads(p.read_text()) for p in sorted((run_dir / "candidates/0002/llm").glob("*.json"))]
+    assert len(asked) == 3  # the first answer and two more tries, each told what it repeated
+    assert "reproduced candidate 0001" not in json.dumps(asked[0]["messages"])
+    assert all("reproduced candidate 0001" in json.dumps(a["messages"]) for a in asked[1:])

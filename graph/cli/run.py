@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, get_args
@@ -123,6 +124,8 @@ def _drive(fn: Any, store: RunStore, budget: int | None, quiet: bool) -> dict[st
         reason = str(summary.get("stop_reason"))
         if "fairnad resume RUN_DIR" in reason:  # the reason names its own way on
             _fail(f"the run stopped: {reason.replace('RUN_DIR', str(store.root))}", 1)
+        if reason.startswith("replay ended"):  # a replay cannot be resumed past its recording
+            _fail(f"the run stopped: {reason}", 1)
         _fail(
             f"the run stopped: {reason}. To try again: fairnad resume {store.root} "
             f"--budget N (N > {summary['counted']})",
@@ -228,7 +231,11 @@ def run(
         # a replay starts from the recorded run's own settings, so the same decisions follow
         config = _recorded_settings(Path(chosen["replay_dir"]))
     settings = load_settings(config, overrides, flags=FLAG_NAMES)
-    _check_llm_flags(settings, llm, llm_base_url, replay_metrics)
+    _check_llm_flags(settings, llm, llm_base_url, replay_metrics, mutation_mode)
+    if settings.llm.provider == "replay" and settings.llm.replay_dir is not None:
+        settings = _replay_settings(
+            settings, Path(settings.llm.replay_dir), seed_given=seed_model is not None, budget_given=budget is not None
+        )
     if not dataset_info(settings.data.dataset).needs_data_dir and settings.data.data_dir is not None:
         if data_dir is not None:  # a flag that cannot act is an error, never ignored
             raise UsageError(
@@ -257,15 +264,53 @@ def run(
 
 
 def _recorded_settings(source: Path) -> Path:
+    if not source.exists():
+        raise UsageError(f"--llm replay:{source}: that folder does not exist")
     saved = source / "settings.toml"
     if not saved.is_file():
         raise UsageError(f"--llm replay:{source}: that folder holds no FairNAD run (no settings.toml) to replay")
     return saved
 
 
-def _check_llm_flags(settings: Any, llm: str | None, base_url: str | None, replay_metrics: bool | None) -> None:
+def _replay_settings(settings: Any, source: Path, *, seed_given: bool, budget_given: bool) -> Any:
+    """A replay takes its seed file from the recording and reproduces at most what was recorded
+    (without --budget it keeps the recorded budget, so a run that stopped is replayed stopping)."""
+    from graph.seeds import seed_kind
+
+    summary_file = source / "summary.json"
+    counted = json.loads(summary_file.read_text(encoding="utf-8")).get("counted", 0) if summary_file.is_file() else 0
+    if budget_given and settings.search.budget > counted:
+        raise UsageError(
+            f"--llm replay:{source} reproduces at most the recorded run, which counted {counted} candidate(s); "
+            f"the budget is {settings.search.budget}: give --budget {counted} or less"
+        )
+    kind = seed_kind(settings.search.seed_model)
+    if kind == "builtin" or seed_given:
+        return settings
+    recorded = source / "candidates" / "0000" / ("model.py" if kind == "code" else "spec.json")
+    if not recorded.is_file():
+        raise UsageError(f"--llm replay:{source}: the recorded seed {recorded} is missing")
+    search = settings.search.model_copy(update={"seed_model": str(recorded)})  # the seed as it was run
+    return settings.model_copy(update={"search": search})
+
+
+def _check_llm_flags(
+    settings: Any, llm: str | None, base_url: str | None, replay_metrics: bool | None, mode: str | None
+) -> None:
     """LLM flags that cannot act are errors, never ignored."""
+    from graph.seeds import seed_kind
+
     provider = settings.llm.provider
+    if mode is not None and provider == "none":
+        raise UsageError(
+            f"--mutation-mode {mode} cannot act: it says how an LLM mutates, and no LLM is configured "
+            "(the built-in policy edits specs); add --llm MODEL --llm-base-url URL, or drop --mutation-mode"
+        )
+    if mode == "spec" and seed_kind(settings.search.seed_model) == "code":
+        raise UsageError(
+            "--mutation-mode spec cannot act on a model.py seed: spec mode edits candidates that have a "
+            "spec.json, and your model has none; use --mutation-mode auto, code or diff"
+        )
     if base_url is not None and provider != "openai":
         raise UsageError(
             f"--llm-base-url cannot act: the LLM is {'replay' if provider == 'replay' else 'none'}; give the "
@@ -299,6 +344,10 @@ def resume_cmd(
     ] = None,
     max_cost_usd: Annotated[
         float | None, typer.Option("--max-cost-usd", help="raise the run's LLM cost budget (llm.max_cost_usd)")
+    ] = None,
+    llm_base_url: Annotated[
+        str | None,
+        typer.Option("--llm-base-url", help="the LLM endpoint from now on (the server moved; same model)"),
     ] = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -334,7 +383,12 @@ def resume_cmd(
                 budget=budget,
                 device=device,
                 on_plan=announce,
-                llm_budgets={"max_llm_calls": max_llm_calls, "max_tokens": max_tokens, "max_cost_usd": max_cost_usd},
+                llm_overrides={
+                    "max_llm_calls": max_llm_calls,
+                    "max_tokens": max_tokens,
+                    "max_cost_usd": max_cost_usd,
+                    "base_url": llm_base_url,
+                },
             ),
             store,
             None,

@@ -209,6 +209,7 @@ def _print_conversation(store: RunStore, candidate: str | None, role: str | None
         why = f" by role {role}" if role else ""
         err.print(f"candidate {cid} made no LLM call{why} (its roles ran built-in)", highlight=False)
         raise typer.Exit(1)
+    shown_system: str | None = None
     for path in files:
         data = json.loads(path.read_text(encoding="utf-8"))
         if as_json:
@@ -222,8 +223,14 @@ def _print_conversation(store: RunStore, candidate: str | None, role: str | None
         )
         out.rule(f"{path.name}: {data.get('purpose')} (attempt {data.get('attempt')}) - {usage}", align="left")
         for message in data.get("messages", []):
+            content = message.get("content", "")
+            if message.get("role") == "system":  # the same system prompt is printed once
+                if content == shown_system:
+                    out.print("[system] (as above)", style="bold", highlight=False, markup=False)
+                    continue
+                shown_system = content
             out.print(f"[{message.get('role')}]", style="bold", highlight=False, markup=False)
-            out.print(message.get("content", ""), highlight=False, markup=False, soft_wrap=True)
+            out.print(content, highlight=False, markup=False, soft_wrap=True)
         out.print("[answer]", style="bold", highlight=False, markup=False)
         out.print(data.get("answer") or "", highlight=False, markup=False, soft_wrap=True)
         if data.get("error"):

@@ -37,6 +37,8 @@ def feedback(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         record = candidates[cid]
         if record["status"] not in FINAL_STATUSES:
             continue
+        if record.get("llm_error") or record.get("not_made"):
+            continue  # the LLM service failed or its budget ran out: nothing was learnt about the idea
         parent = candidates.get(record["parent"]) if record["parent"] else None
         outcomes.append(
             Outcome(

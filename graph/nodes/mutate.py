@@ -32,6 +32,8 @@ from graph.seeds import given_seed
 from graph.state import CandidateRecord, RunState
 
 MAX_DUPLICATE_TRIES = 8
+MAX_LLM_DUPLICATE_TRIES = 3
+"""An LLM is told what its duplicate repeated and asked twice more: each try costs a call."""
 ACTIVE = frozenset({"proposed", "approved", "trained", "failed"})
 
 
@@ -47,15 +49,16 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         if record["status"] not in ("planned", "retry"):
             continue
         if stopped is not None:  # the LLM budget ran out earlier in this batch
-            record.update(status="rejected", reason=f"not made: {stopped}")
+            record.update(status="rejected", reason=f"not made: {stopped}", not_made=True)
             updates[cid] = candidates[cid] = record
             continue
         seen = {
-            c["structure_hash"]
+            c["structure_hash"]: f"candidate {c['id']}"
             for c in candidates.values()
             if c["status"] in ACTIVE and c["structure_hash"] and c["id"] != cid
         }
-        seen.update(record.get("vetoed", []))  # a gate's veto asks for a different edit
+        for vetoed in record.get("vetoed", []):  # a gate's veto asks for a different edit
+            seen.setdefault(vetoed, "an attempt a gate vetoed")
         request = _request(ctx, cid, record, candidates)
         result: MutationResult | None = None
         error, crashed, retry, duplicates, tokens = None, None, None, 0, 0
@@ -66,7 +69,8 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         )
         with Timer() as timer:
             seed = given_seed(ctx.settings, ctx.space) if record["mutation_type"] == "seed" else None
-            for variant in range(MAX_DUPLICATE_TRIES if seed is None else 0):
+            tries = MAX_LLM_DUPLICATE_TRIES if role.uses_llm else MAX_DUPLICATE_TRIES
+            for variant in range(tries if seed is None else 0):
                 request.variant = variant
                 try:
                     proposed = role.mutate(request)
@@ -83,6 +87,9 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                     stopped = str(exc)
                     break
                 except LLMError as exc:
+                    if exc.kind == "replay":  # the recording has no (or another) answer: the replay is over
+                        stopped = f"replay ended: {exc}"
+                        break
                     error = f"LLM {exc.kind}: {exc}"
                     record["llm_error"] = True
                     break
@@ -95,11 +102,12 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 if result.structure_hash not in seen:
                     break
                 duplicates += 1
+                request.duplicates.append(f"{result.transformation} reproduced {seen[result.structure_hash]}")
                 result = None
             if seed is not None:
                 result = seed
         if stopped is not None:
-            record.update(status="rejected", reason=f"not made: {stopped}")
+            record.update(status="rejected", reason=f"not made: {stopped}", not_made=True)
             decided = f"stopped: {stopped}"
         elif retry is not None:
             for stale in ("model.py", "spec.json"):  # this attempt left no file: the next sees none
@@ -107,8 +115,9 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             decided = send_back(ctx, role.name, record, code=retry.code, kind="execution", message=retry.message)
         elif result is None:
             reason = error or (
-                f"duplicate: {MAX_DUPLICATE_TRIES} edits all reproduced architectures already in this run"
+                f"duplicate: {duplicates} edits all reproduced architectures already in this run"
                 + (" or vetoed by a gate" if record.get("vetoed") else "")
+                + f" (last: {request.duplicates[-1]})"
             )
             record.update(status="rejected", reason=f"mutation: {reason}")
             decided = f"rejected: {reason}"
