@@ -138,7 +138,7 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             info = {key: record[key] for key in keys}
             info["mode"] = result.mode
             ctx.store.write_json(cid, "mutation.json", info)
-            decided = f"[{result.mode}] {result.transformation}" + (
+            decided = result.transformation + (
                 f" ({duplicates} duplicate edits skipped)" if duplicates else ""
             )
         if crashed is not None:
@@ -154,6 +154,7 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             decided=decided,
             seconds=timer.seconds,
             tokens=tokens or None,
+            mode=record.get("mode") if result is not None else None,
         )
         updates[cid] = record
         candidates[cid] = record
