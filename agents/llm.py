@@ -7,11 +7,23 @@ the graph drains the ledger and writes the exchanges as ``candidates/<id>/llm/NN
 Calls and their tries
     The chat model is built with ``max_retries=0``: this module retries, so that a 429's
     ``Retry-After`` is honoured and every try is traced (``Exchange.tries``). Timeouts,
-    refused connections, HTTP 408/409/429, 5xx and malformed bodies are tried again, at most
-    ``max_retries`` times, after ``backoff_s`` seconds doubling per try (at most 60 s; a
-    ``Retry-After`` replaces the backoff, with the same cap). 400/401/403/404/422 are not
-    tried again (kind ``"refused"``). After the last try the step raises :class:`LLMError`
-    whose message names the endpoint, the model, what happened and the fix.
+    refused connections, HTTP 408/409/429, 5xx and answers the client cannot read (no JSON,
+    or JSON that is no chat completion: ``{}``, ``{"choices": []}``, a ``null`` message; kind
+    ``"server"``, detail ``"malformed answer: ..."``) are tried again, at most ``max_retries``
+    times, after ``backoff_s`` seconds doubling per try (at most 60 s; a ``Retry-After``
+    replaces the backoff, with the same cap). Each wait is logged at INFO. 400/401/403/404/422
+    are not tried again (kind ``"refused"``). After the last try the step raises
+    :class:`LLMError` whose message names the endpoint, the model, what happened and the fix
+    (the setting to change: ``llm.roles.<role>.model`` when the role's override chose the
+    model). Nothing the server sends makes ``chat``, ``structured`` or ``probe`` raise anything
+    but :class:`LLMError`.
+
+The probe
+    :meth:`LLMClient.probe` makes one small call before a run. It waits at most
+    :data:`PROBE_WAIT_CAP_S` seconds in all: a rate-limited or overloaded endpoint is
+    reported at once (with the ``Retry-After`` it gave). OpenAI's own API without a key is
+    reported before any request; a 401 without a key says one is needed; a 404 from a base
+    URL that does not end in ``/v1`` suggests the ``/v1`` URL.
 
 Structured answers
     :meth:`LLMClient.structured` uses the best method the server accepts, in the order
@@ -20,7 +32,9 @@ Structured answers
     schema described in the prompt, JSON pulled from the reply). A method is dropped when the
     server refuses it (HTTP 400/422; or, while no method is known yet, HTTP 500/501, which is
     how llama.cpp's Python server answers a JSON-schema ``response_format``: read as a
-    refusal, never retried as a transient fault) or when its reply holds no JSON object (a
+    refusal, never retried as a transient fault; the exchange keeps a short note, ``error_kind
+    "unsupported"``, ``error "json_schema not supported by this server (HTTP 500); trying
+    function_calling"``) or when its reply holds no JSON object (a
     model answering in prose, or ``null``). The first method whose reply holds JSON is
     remembered in ``Ledger.method`` for the rest of the run. The JSON is validated with
     pydantic; a reply that does not validate is re-asked once with the errors, then the step
@@ -39,9 +53,14 @@ Recording, replay and resume
     Before a real call the client asks ``ledger.recordings`` for (candidate, attempt, role,
     step); a hit is answered from the record (``replayed=True``, tokens and cost copied, a
     recorded failure raised again) and never reaches a server. Provider ``replay`` has no
-    server: a miss raises ``LLMError(kind="replay")`` naming the key. A replayed call whose
-    prompt differs from the recorded one is answered all the same and marked
-    ``prompt_changed``.
+    server: a miss raises ``LLMError(kind="replay")`` naming the key, and so does a call whose
+    prompt differs from the recorded one (the replay diverged: its recorded answer would be
+    wrong). A resumed run (provider ``openai``) answering from its own records is lenient: a
+    changed prompt is answered from the record all the same and marked ``prompt_changed``.
+
+Timings
+    ``Exchange.latency_s`` is the step's whole wall time, every try and wait included; each
+    failed try in ``Exchange.tries`` keeps its own seconds and the wait after it.
 
     Counting: a replayed exchange counts in the ledger's totals like a real one (a replay run
     reproduces the recorded run's tokens), except one whose key was passed to
@@ -65,6 +84,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
@@ -109,6 +129,15 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 _sleep: Callable[[float], None] = time.sleep
 """Every wait between tries goes through this (tests replace it to record waits)."""
 
+_clock: Callable[[], float] = time.monotonic
+"""The clock that times tries and steps (tests may replace it along with :data:`_sleep`)."""
+
+PROBE_WAIT_CAP_S = 10.0
+"""The longest the start-up probe waits in all between its tries: a busy endpoint is reported at once."""
+
+_DETAIL_CHARS = 300
+"""A server's error text is kept to this many characters, on one line (tracebacks and dumps cut)."""
+
 
 def estimate_tokens(text: str) -> int:
     """Estimated tokens of ``text``: ``ceil(len(text) / 3.5)`` (0 for an empty text)."""
@@ -121,7 +150,8 @@ class LLMError(RuntimeError):
 
     ``kind`` says which: ``"timeout"``, ``"connection"``, ``"rate_limit"``, ``"server"``
     (5xx or a malformed body), ``"refused"`` (HTTP 400/401/403/404/422), ``"bad_answer"``
-    (no valid structured answer after the re-ask), ``"replay"`` (no recorded exchange),
+    (no valid structured answer after the re-ask), ``"replay"`` (no recorded exchange, or
+    the replay diverged from the recording),
     ``"budget"`` (:class:`LLMBudgetExhausted`). The message names what happened and the fix.
     """
 
@@ -149,11 +179,13 @@ class Exchange:
     ``answer`` is the raw reply (``<think>`` blocks kept), or, for a tool call, the call's
     arguments as JSON text. ``parsed`` is the JSON object a structured call pulled out of it
     (``None`` for plain chat, or when there was none). ``tokens_in`` / ``tokens_out`` are
-    the server's counts or estimates (``tokens_estimated``); ``latency_s`` is the seconds of
-    the try that answered; ``cost_usd`` is ``None`` when the model has no price. ``error``
-    and ``error_kind`` say why the call failed (``None`` when it did not; ``error_kind``
-    ``"unsupported"`` is a server refusing a structured-output method). ``attempts`` counts
-    the tries; ``tries`` lists the failed ones (kind, detail, seconds, wait before the next).
+    the server's counts or estimates (``tokens_estimated``); ``latency_s`` is the seconds the
+    whole call took, tries and waits included; ``cost_usd`` is ``None`` when the model has no
+    price. ``error`` and ``error_kind`` say why the call failed (``None`` when it did not;
+    ``error_kind`` ``"unsupported"`` is a server refusing a structured-output method, an
+    expected step of finding the method: ``error`` is then a short note naming the method
+    tried next). ``attempts`` counts the tries; ``tries`` lists the failed ones (kind, detail,
+    seconds, wait before the next).
     """
 
     role: str
@@ -345,6 +377,9 @@ class Ledger:
     def check_budget(self) -> None:
         """Raise :class:`LLMBudgetExhausted` when a configured budget is reached (all off by default).
 
+        Checked before each call: the call that crosses a budget completes, so a run may end
+        above ``max_tokens`` or ``max_cost_usd`` by one call's tokens or cost.
+
         ``max_llm_calls`` counts calls; ``max_tokens`` tokens in plus out; ``max_cost_usd``
         the cost of the calls whose model has a price.
         """
@@ -436,6 +471,36 @@ class _Failure:
     retry_after: float | None = None
 
 
+@dataclass
+class _Read:
+    """What the client took from an answer: its text, tool-call arguments, finish reason, model and usage."""
+
+    content: str
+    arguments: str | None
+    finish_reason: str | None
+    model: str | None
+    usage: tuple[int, int] | None
+
+
+def _first_difference(recorded: list[Message], now: list[Message]) -> str:
+    """Where two prompts first differ, in a few words (for a diverged replay's message)."""
+    if len(recorded) != len(now):
+        return f"{len(now)} messages instead of the recorded {len(recorded)}"
+    for index, (old, new) in enumerate(zip(recorded, now, strict=True)):
+        if old == new:
+            continue
+        old_text, new_text = (str(m.get("content") or "") if isinstance(m, dict) else str(m) for m in (old, new))
+        at = next(
+            (i for i, (a, b) in enumerate(zip(old_text, new_text, strict=False)) if a != b),
+            min(len(old_text), len(new_text)),
+        )
+        return (
+            f"message {index + 1} from character {at}: recorded "
+            f"{_short(old_text[at : at + 40], 40)!r}, now {_short(new_text[at : at + 40], 40)!r}"
+        )
+    return "the messages differ"
+
+
 def _retry_after(headers: Any) -> float | None:
     if headers is None:
         return None
@@ -465,8 +530,14 @@ def _error_message(exc: Any) -> str:
     return str(getattr(exc, "message", None) or exc)
 
 
-def _classify(exc: Exception, method: str, discovering: bool) -> _Failure | None:
-    """What an exception from the chat model means, or ``None`` when it is not the service's."""
+def _classify(exc: Exception, method: str, discovering: bool) -> _Failure:
+    """What an exception from the chat model, or from reading its answer, means.
+
+    Timeouts, refused connections and HTTP errors are named by their kind; anything else
+    raised while the answer was fetched or read (a body that is JSON but no chat completion:
+    ``{}``, ``{"choices": []}``, a ``null`` message; or no JSON at all) is a malformed answer,
+    kind ``"server"``, tried again like a 5xx.
+    """
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
@@ -488,10 +559,20 @@ def _classify(exc: Exception, method: str, discovering: bool) -> _Failure | None
         if status == 409 or status >= 500:
             return _Failure("server", detail, status, _retry_after(exc.response.headers))
         return _Failure("refused", detail, status)
-    if isinstance(exc, openai.APIResponseValidationError | ValueError | KeyError | TypeError):
-        # A 200 whose body is no chat completion (the client's parser or LangChain's says so).
-        return _Failure("server", f"malformed answer ({type(exc).__name__}: {exc})")
-    return None
+    if isinstance(exc, _Malformed):
+        return _Failure("server", f"malformed answer: {exc}")
+    # A 200 whose body is no chat completion: the client's parser or LangChain's fails on it.
+    return _Failure("server", f"malformed answer: not a chat completion ({type(exc).__name__}: {exc})")
+
+
+class _Malformed(ValueError):
+    """An answer the client cannot read (the message says what is wrong with it)."""
+
+
+def _short(text: str, limit: int = _DETAIL_CHARS) -> str:
+    """``text`` on one line, at most ``limit`` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _content_text(content: Any) -> str:
@@ -524,12 +605,19 @@ def _tool_arguments(message: Any) -> str | None:
 
 
 def _usage(message: Any) -> tuple[int, int] | None:
-    usage = getattr(message, "usage_metadata", None)
-    if usage:
-        return int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
-    token_usage = (getattr(message, "response_metadata", None) or {}).get("token_usage")
-    if token_usage:
-        return int(token_usage.get("prompt_tokens", 0)), int(token_usage.get("completion_tokens", 0))
+    """The answer's (prompt, completion) token counts, or ``None`` when it reports no usable ones."""
+    candidates = [
+        (getattr(message, "usage_metadata", None), "input_tokens", "output_tokens"),
+        ((getattr(message, "response_metadata", None) or {}).get("token_usage"), "prompt_tokens", "completion_tokens"),
+    ]
+    for usage, tokens_in, tokens_out in candidates:
+        if not isinstance(usage, dict) or not usage:
+            continue
+        counts = (usage.get(tokens_in) or 0, usage.get(tokens_out) or 0)
+        if counts == (0, 0):
+            continue  # null or missing counts: no usage reported (every call has a prompt)
+        if all(isinstance(n, int | float) and not isinstance(n, bool) and math.isfinite(n) and n >= 0 for n in counts):
+            return int(counts[0]), int(counts[1])
     return None
 
 
@@ -623,25 +711,44 @@ class LLMClient:
 
         An unreachable endpoint, a model the server refuses or a refused key is named with
         the base URL, the model and the fix. Provider ``replay`` has nothing to probe.
-        ``/v1/models`` is not asked (llama.cpp's server answers under any model name).
+        ``/v1/models`` is not asked (llama.cpp's server answers under any model name). OpenAI's
+        own API without a key is reported before any request. A 429 or 5xx is tried again
+        while the waits add up to at most :data:`PROBE_WAIT_CAP_S` seconds (a ``Retry-After``
+        longer than that is reported at once, with its value); an answer the client cannot
+        read is reported like a failing server.
         """
         if self._chat is None:
             return
+        if self.settings.api_key is None and self._is_openai():
+            raise LLMProbeError(
+                "refused",
+                f"no API key: set OPENAI_API_KEY or FAIRNAD_LLM__API_KEY (OpenAI's API at {self.endpoint} needs one "
+                f"for model {self.model!r}; for another server set --llm-base-url / llm.base_url)",
+            )
         messages = [{"role": "user", "content": "Reply with the word OK."}]
-        failure: _Failure | None = None
-        for index in range(self.settings.max_retries + 1):
+        waited = 0.0
+        tries = 0
+        while True:
+            tries += 1
             try:
-                self._invoke(messages, {}, max_tokens=16)
+                self._read(self._invoke(messages, {}, max_tokens=16))
                 return
             except Exception as exc:
                 failure = _classify(exc, "text", discovering=False)
-                if failure is None:
-                    raise
-            if failure.kind not in ("rate_limit", "server") or index == self.settings.max_retries:
+            if failure.kind not in ("rate_limit", "server") or tries > self.settings.max_retries:
                 break
-            _sleep(self._wait(index, failure))
-        assert failure is not None
-        raise LLMProbeError(failure.kind, self._probe_line(failure))
+            wait = self._wait(tries - 1, failure)
+            if waited + wait > PROBE_WAIT_CAP_S:
+                break  # a busy endpoint at start-up is reported now, not after minutes
+            logger.info(
+                "LLM probe of %s: %s; waiting %.1f s before trying again",
+                self.endpoint,
+                self._redact(failure.detail),
+                wait,
+            )
+            _sleep(wait)
+            waited += wait
+        raise LLMProbeError(failure.kind, self._probe_line(failure, tries))
 
     # -- structured output ----------------------------------------------------------------
     def _structured(
@@ -666,6 +773,7 @@ class LLMClient:
                     method=method,
                     schema=schema,
                     discovering=discovering,
+                    fallback=methods[index + 1] if index + 1 < len(methods) else None,
                 )
             except LLMError as exc:
                 if exc.kind != _UNSUPPORTED:
@@ -762,8 +870,12 @@ class LLMClient:
         schema: type[BaseModel] | None = None,
         discovering: bool = False,
         max_tokens: int | None = None,
+        fallback: str | None = None,
     ) -> Exchange:
-        """One call (replayed when recorded), appended to the ledger; raises :class:`LLMError` when it fails."""
+        """One call (replayed when recorded), appended to the ledger; raises :class:`LLMError` when it fails.
+
+        ``fallback`` is the structured-output method tried next when the server refuses ``method``.
+        """
         self.ledger.check_budget()
         step = self.ledger.next_step(candidate, attempt, role=self.role)
         base = {
@@ -788,15 +900,18 @@ class LLMClient:
             exchange.attempts = 0
             self.ledger.record(exchange)
             raise LLMError("replay", exchange.error)
-        return self._live(messages, base, method, schema, discovering, max_tokens)
+        return self._live(messages, base, method, schema, discovering, max_tokens, fallback)
 
     def _replay(self, recorded: Exchange, base: dict[str, Any]) -> Exchange:
+        changed = recorded.messages != base["messages"]
+        if changed and self.settings.provider == "replay":
+            return self._diverged(recorded, base)
         exchange = Exchange.from_json(recorded.to_json())
         exchange.replayed = True
-        exchange.prompt_changed = recorded.messages != base["messages"]
+        exchange.prompt_changed = changed
         exchange.messages = base["messages"]
         exchange.purpose = base["purpose"]
-        if exchange.prompt_changed:
+        if exchange.prompt_changed:  # a resumed run's own record: its answer is kept
             logger.warning(
                 "replayed %s step %s of candidate %s: the prompt differs from the recorded one; answered from the record",
                 self.role,
@@ -808,6 +923,21 @@ class LLMClient:
             raise LLMError(exchange.error_kind, exchange.error or f"recorded failure ({exchange.error_kind})")
         return exchange
 
+    def _diverged(self, recorded: Exchange, base: dict[str, Any]) -> Exchange:
+        """A replay asked a prompt the recorded run did not: its recorded answer would be wrong, so the step fails."""
+        exchange = Exchange(model=self.model, method=recorded.method, **base)
+        exchange.replayed, exchange.prompt_changed, exchange.attempts = True, True, 0
+        exchange.error_kind = "replay"
+        exchange.error = (
+            f"the replay diverged at candidate {base['candidate']}, attempt {base['attempt']}, step {base['step']} "
+            f"(role {self.role}, {base['purpose']}): the prompt differs from the recorded one "
+            f"({_first_difference(recorded.messages, base['messages'])}), so the recorded answer does not fit. "
+            f"Likely cause: different code, settings or seed file than the run in {self.endpoint} was recorded "
+            "with; replay with the same ones"
+        )
+        self.ledger.record(exchange)
+        raise LLMError("replay", exchange.error)
+
     def _live(
         self,
         messages: list[Message],
@@ -816,44 +946,79 @@ class LLMClient:
         schema: type[BaseModel] | None,
         discovering: bool,
         max_tokens: int | None,
+        fallback: str | None = None,
     ) -> Exchange:
         kwargs = self._method_kwargs(schema, method)
         limit = self._answer_limit(messages, max_tokens)
         tries: list[dict[str, Any]] = []
         attempts = 0
-        failure: _Failure | None = None
+        step_started = _clock()
         while True:
             attempts += 1
-            started = time.monotonic()
+            started = _clock()
             try:
-                message = self._invoke(messages, kwargs, max_tokens=limit)
+                read = self._read(self._invoke(messages, kwargs, max_tokens=limit))
             except Exception as exc:
                 failure = _classify(exc, method, discovering)
-                if failure is None:
-                    raise
-                seconds = time.monotonic() - started
-                failure.detail = self._redact(failure.detail)
+                seconds = _clock() - started
+                failure.detail = _short(self._redact(failure.detail))
                 retry = failure.kind in _RETRIED and attempts <= self.settings.max_retries
                 wait = self._wait(attempts - 1, failure) if retry else 0.0
                 tries.append(
                     {"kind": failure.kind, "detail": failure.detail, "seconds": round(seconds, 3), "wait_s": wait}
                 )
-                logger.info("%s: %s try %d failed: %s", self.role, base["purpose"], attempts, failure.detail)
                 if not retry:
+                    logger.info("%s: %s try %d failed: %s", self.role, base["purpose"], attempts, failure.detail)
                     break
+                logger.info(
+                    "%s: %s try %d failed: %s; waiting %.1f s before try %d of %d%s",
+                    self.role,
+                    base["purpose"],
+                    attempts,
+                    failure.detail,
+                    wait,
+                    attempts + 1,
+                    self.settings.max_retries + 1,
+                    self._wait_reason(failure),
+                )
                 _sleep(wait)
                 continue
-            return self._answered(message, base, method, messages, time.monotonic() - started, attempts, tries)
+            return self._answered(read, base, method, messages, _clock() - step_started, attempts, tries)
         exchange = Exchange(model=self.model, method=method, **base)
         exchange.attempts, exchange.tries, exchange.error_kind = attempts, tries, failure.kind
-        exchange.error = self._failure_message(failure, base, attempts)
+        if failure.kind == _UNSUPPORTED:  # expected while the method is found: a note, not a fault
+            then = f"trying {fallback}" if fallback else "no other method left"
+            exchange.error = f"{method} not supported by this server (HTTP {failure.status}); {then}"
+        else:
+            exchange.error = self._failure_message(failure, base, attempts)
+        exchange.latency_s = round(_clock() - step_started, 3)
         exchange.cost_usd = self._cost(0, 0)
         self.ledger.record(exchange)
         raise LLMError(failure.kind, exchange.error)
 
+    @staticmethod
+    def _read(message: Any) -> _Read:
+        """What the client needs of an answer; raises :class:`_Malformed` when it cannot be read."""
+        if message is None or not hasattr(message, "content"):
+            raise _Malformed(f"no chat message in the answer (got {type(message).__name__})")
+        content = _content_text(message.content)
+        arguments = _tool_arguments(message)
+        metadata = getattr(message, "response_metadata", None)
+        if not isinstance(metadata, dict):
+            metadata = {}
+        finish = metadata.get("finish_reason")
+        model = metadata.get("model_name")
+        return _Read(
+            content=content,
+            arguments=arguments,
+            finish_reason=finish if isinstance(finish, str) else None,
+            model=model if isinstance(model, str) and model else None,
+            usage=_usage(message),
+        )
+
     def _answered(
         self,
-        message: Any,
+        read: _Read,
         base: dict[str, Any],
         method: str,
         messages: list[Message],
@@ -861,18 +1026,14 @@ class LLMClient:
         attempts: int,
         tries: list[dict[str, Any]],
     ) -> Exchange:
-        content = _content_text(getattr(message, "content", ""))
-        arguments = _tool_arguments(message)
-        answer = arguments if arguments is not None else content
-        usage = _usage(message)
+        usage = read.usage
         estimated = usage is None
         if usage is None:
             prompt_chars = sum(len(m.get("content") or "") for m in messages)
-            usage = (math.ceil(prompt_chars / CHARS_PER_TOKEN), estimate_tokens(content + (arguments or "")))
-        metadata = getattr(message, "response_metadata", None) or {}
-        exchange = Exchange(model=str(metadata.get("model_name") or self.model), method=method, **base)
-        exchange.answer = answer
-        exchange.finish_reason = metadata.get("finish_reason")
+            usage = (math.ceil(prompt_chars / CHARS_PER_TOKEN), estimate_tokens(read.content + (read.arguments or "")))
+        exchange = Exchange(model=read.model or self.model, method=method, **base)
+        exchange.answer = read.arguments if read.arguments is not None else read.content
+        exchange.finish_reason = read.finish_reason
         exchange.tokens_in, exchange.tokens_out = usage
         exchange.tokens_estimated = estimated
         exchange.latency_s = round(seconds, 3)
@@ -917,6 +1078,14 @@ class LLMClient:
             return min(failure.retry_after, BACKOFF_CAP_S)
         return min(self.settings.backoff_s * (2**index), BACKOFF_CAP_S)
 
+    @staticmethod
+    def _wait_reason(failure: _Failure) -> str:
+        if failure.retry_after is None:
+            return ""
+        if failure.retry_after > BACKOFF_CAP_S:
+            return f" (the server's Retry-After {failure.retry_after:g} s, capped at {BACKOFF_CAP_S:g} s)"
+        return " (the server's Retry-After)"
+
     def _cost(self, tokens_in: int, tokens_out: int) -> float | None:
         price = self.settings.price(self.model)
         return None if price is None else price.cost(tokens_in, tokens_out)
@@ -939,35 +1108,78 @@ class LLMClient:
             "server": "the server kept failing: check its log; llm.max_retries sets how often a call is tried",
         }
         fix = fixes.get(failure.kind) or self._refusal_fix(failure)
+        if failure.kind == "connection":
+            fix = f"cannot connect: start the server, or fix {self._base_url_key()}"
         return self._redact(f"LLM call failed for {where}: {server}, {failure.detail}, after {tries}. {fix}")
 
     def _refusal_fix(self, failure: _Failure) -> str:
         if failure.status in (401, 403):
+            if self.settings.api_key is None:
+                return "the server needs an API key and none was given: set FAIRNAD_LLM__API_KEY (or OPENAI_API_KEY)"
             return "the server refused the API key: set FAIRNAD_LLM__API_KEY (or OPENAI_API_KEY) to a valid key"
+        if failure.status == 404 and self._v1_hint():
+            return self._v1_hint()
         if failure.status == 404:
-            return f"the server does not serve model {self.model!r}: set llm.model (--llm MODEL) to one it serves"
+            return f"the server does not serve model {self.model!r}: set {self._model_key()} to one it serves"
         if failure.kind == _UNSUPPORTED:
             return "the server refused this structured-output method"
         return "the server refused the request as sent (not retried); its message above says why"
 
-    def _probe_line(self, failure: _Failure) -> str:
+    def _model_key(self) -> str:
+        """The setting that chose this client's model, with the flag when the flag sets it."""
+        key = self.settings.key_of("model")
+        return key if key != "llm.model" else "--llm MODEL / llm.model"
+
+    def _base_url_key(self) -> str:
+        key = self.settings.key_of("base_url")
+        return key if key != "llm.base_url" else "--llm-base-url / llm.base_url"
+
+    def _v1_hint(self) -> str:
+        """For a 404 from a base URL whose path does not end in ``/v1``: the URL to try instead ("" otherwise)."""
+        url = self.settings.base_url
+        if url is None or urlsplit(url).path.rstrip("/").endswith("/v1"):
+            return ""
+        return f"most OpenAI-compatible servers serve under /v1: try {url.rstrip('/')}/v1 (set {self._base_url_key()})"
+
+    def _probe_line(self, failure: _Failure, tries: int = 1) -> str:
         url, model = self.endpoint, self.model
-        detail = self._redact(failure.detail)
+        detail = _short(self._redact(failure.detail))
+        after = f" after {tries} tries" if tries > 1 else ""
         if failure.kind == "connection":
-            return f"cannot reach the LLM server at {url} ({detail}): start it, or fix --llm-base-url / llm.base_url"
+            return f"cannot reach the LLM server at {url} ({detail}): start it, or fix {self._base_url_key()}"
         if failure.kind == "timeout":
             return (
                 f"the LLM server at {url} did not answer a one-word request for model {model!r} within "
-                f"{self.settings.timeout_s:g} s: check that it is running, or raise llm.timeout_s"
+                f"{self.settings.timeout_s:g} s: check that it is running, or raise {self.settings.key_of('timeout_s')}"
+            )
+        if failure.status == 429:
+            wait = f", Retry-After {failure.retry_after:g} s" if failure.retry_after is not None else ""
+            return (
+                f"the LLM server at {url} answered a one-word request for model {model!r}{after} with: rate limited "
+                f"(HTTP 429{wait}): the endpoint is busy or your quota is used up; try again later ({detail})"
+            )
+        if failure.status in (401, 403) and self.settings.api_key is None:
+            return (
+                f"the LLM server at {url} refused a request without a key ({detail}): the server needs an API key "
+                "and none was given: set FAIRNAD_LLM__API_KEY (or OPENAI_API_KEY)"
             )
         if failure.status in (401, 403):
             return (
                 f"the LLM server at {url} refused the API key ({detail}): set FAIRNAD_LLM__API_KEY "
                 "(or OPENAI_API_KEY) to a key it accepts"
             )
+        if failure.status == 404 and self._v1_hint():
+            return f"the LLM server at {url} answered HTTP 404 ({detail}): {self._v1_hint()}"
         if failure.status == 404 or (failure.status == 400 and "model" in detail.lower()):
             return (
-                f"the LLM server at {url} refused model {model!r} ({detail}): set --llm MODEL / llm.model to a "
+                f"the LLM server at {url} refused model {model!r} ({detail}): set {self._model_key()} to a "
                 "model it serves"
             )
-        return f"the LLM server at {url} failed a one-word request for model {model!r} ({detail}): check the server"
+        if failure.status in (502, 503, 504, 529):
+            return (
+                f"the LLM server at {url} is overloaded or not ready for model {model!r} ({detail}){after}: "
+                "try again later, or check the server"
+            )
+        return (
+            f"the LLM server at {url} failed a one-word request for model {model!r} ({detail}){after}: check the server"
+        )

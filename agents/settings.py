@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from fairnad_tools.settings import Section
 
@@ -29,6 +30,20 @@ API_KEY_VARIABLES = ("FAIRNAD_LLM__API_KEY", "OPENAI_API_KEY")
 
 BACKOFF_CAP_S = 60.0
 """The longest wait between two tries of a call, in seconds (backoff and ``Retry-After`` alike)."""
+
+
+def _invalid(message: str) -> PydanticCustomError:
+    """A validation error whose message is shown as written (a plain ``ValueError`` gets pydantic's
+    ``"Value error, "`` prefix). The message is not a template: it is never formatted."""
+    return PydanticCustomError("invalid_llm_settings", message)
+
+
+def _check_base_url(value: str | None) -> str | None:
+    if value is None:
+        return value
+    if not value.startswith(("http://", "https://")):
+        raise _invalid(f"base_url must start with http:// or https://: try http://{value.split('://')[-1]}")
+    return value
 
 
 def api_key_from_env(env: Mapping[str, str]) -> str | None:
@@ -65,6 +80,8 @@ class LLMRoleSettings(Section):
     max_retries: int | None = Field(default=None, ge=0, le=10, description="tries after the first for this role")
     context_tokens: int | None = Field(default=None, ge=256, description="context window of this role's model")
     max_answer_tokens: int | None = Field(default=None, ge=16, description="longest answer for this role")
+
+    _base_url_scheme = field_validator("base_url")(_check_base_url)
 
 
 class LLMSettings(Section):
@@ -106,15 +123,22 @@ class LLMSettings(Section):
         default=3, ge=1, description="stop the run after this many LLM steps in a row failed after their retries"
     )
     max_llm_calls: int | None = Field(
-        default=None, ge=1, description="budget: stop the run (resumable) after this many LLM calls; unset: off"
+        default=None,
+        ge=1,
+        description="budget: stop the run (resumable) after this many LLM calls; checked before each call; unset: off",
     )
     max_tokens: int | None = Field(
-        default=None, ge=1, description="budget: stop the run after this many tokens, in plus out; unset: off"
+        default=None,
+        ge=1,
+        description="budget: stop the run after this many tokens, in plus out; checked before each call, so the "
+        "call that crosses it completes (the total may end above it by one call's tokens); unset: off",
     )
     max_cost_usd: float | None = Field(
         default=None,
         gt=0,
-        description="budget: stop the run after this cost in USD; needs a price for every model used; unset: off",
+        description="budget: stop the run after this cost in USD; checked before each call, so the call that "
+        "crosses it completes (the total may end above it by one call's cost); needs a price for every model "
+        "used; unset: off",
     )
     prices: dict[str, Price] = Field(
         default_factory=dict,
@@ -133,15 +157,19 @@ class LLMSettings(Section):
         default_factory=dict,
         description="per-role overrides by role name, e.g. [llm.roles.mutation] model = ...",
     )
+    _role: str | None = PrivateAttr(default=None)
+    _overridden: frozenset[str] = PrivateAttr(default=frozenset())
+
+    _base_url_scheme = field_validator("base_url")(_check_base_url)
 
     @model_validator(mode="after")
     def _consistent(self) -> LLMSettings:
         if self.provider == "replay" and self.replay_dir is None:
-            raise ValueError("provider 'replay' needs replay_dir, the run directory to answer from")
+            raise _invalid("provider 'replay' needs replay_dir, the run directory to answer from")
         if self.max_cost_usd is not None and self.provider == "openai":
             unpriced = sorted(m for m in self.models() if m not in self.prices)
             if unpriced:
-                raise ValueError(
+                raise _invalid(
                     f"max_cost_usd is set but model(s) {', '.join(map(repr, unpriced))} have no price: add "
                     f'[llm.prices] "{unpriced[0]}" = {{input = ..., output = ...}} (USD per 1M tokens), '
                     "or unset max_cost_usd and use max_tokens"
@@ -150,9 +178,9 @@ class LLMSettings(Section):
             context = role.context_tokens or self.context_tokens
             answer = role.max_answer_tokens or self.max_answer_tokens
             if answer >= context:
-                raise ValueError(f"roles.{name}: max_answer_tokens {answer} must be below context_tokens {context}")
+                raise _invalid(f"roles.{name}: max_answer_tokens {answer} must be below context_tokens {context}")
         if self.max_answer_tokens >= self.context_tokens:
-            raise ValueError(
+            raise _invalid(
                 f"max_answer_tokens {self.max_answer_tokens} must be below context_tokens {self.context_tokens}"
             )
         return self
@@ -164,12 +192,28 @@ class LLMSettings(Section):
         return sorted(names)
 
     def for_role(self, name: str) -> LLMSettings:
-        """These settings with role ``name``'s overrides applied (unchanged when it has none)."""
+        """These settings with role ``name``'s overrides applied (unchanged when it has none).
+
+        The copy remembers which keys came from ``[llm.roles.<name>]``, so that a message can
+        name the key to fix (:meth:`key_of`).
+        """
         role = self.roles.get(name)
         if role is None:
             return self
         update = role.model_dump(exclude_none=True)
-        return self.model_copy(update=update) if update else self
+        if not update:
+            return self
+        effective = self.model_copy(update=update)
+        effective._role = name
+        effective._overridden = frozenset(update)
+        return effective
+
+    def key_of(self, name: str) -> str:
+        """Where setting ``name`` comes from, as a user writes it: ``llm.roles.<role>.<name>`` when
+        :meth:`for_role` took it from a role's override, else ``llm.<name>``."""
+        if self._role is not None and name in self._overridden:
+            return f"llm.roles.{self._role}.{name}"
+        return f"llm.{name}"
 
     def price(self, model: str) -> Price | None:
         """The price of ``model``, or ``None`` when the table has none (cost "not reported")."""

@@ -7,6 +7,7 @@ the machine's speed; a slow answer is always far slower than the client's timeou
 from __future__ import annotations
 
 import json
+import logging
 import math
 import socket
 import subprocess
@@ -53,6 +54,15 @@ class Choice(BaseModel):
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     recorded: list[float] = []
     monkeypatch.setattr(llm, "_sleep", recorded.append)
+    return recorded
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Waits recorded, never slept, and added to the client's clock: timings count them as spent."""
+    recorded: list[float] = []
+    monkeypatch.setattr(llm, "_sleep", recorded.append)
+    monkeypatch.setattr(llm, "_clock", lambda: time.monotonic() + sum(recorded))
     return recorded
 
 
@@ -113,6 +123,8 @@ def test_llamacpp_500_for_json_schema_falls_back_to_a_forced_tool_call_and_is_re
     assert waits == []  # the 500 was read as a refusal, not retried as a transient fault
     first, second, third = client.ledger.drain()
     assert (first.method, first.error_kind, first.attempts) == ("json_schema", "unsupported", 1)
+    # an expected refusal is a short note, not a fault: no "LLM call failed", no server internals
+    assert first.error == "json_schema not supported by this server (HTTP 500); trying function_calling"
     assert (second.method, second.parsed, second.error) == ("function_calling", GOOD, None)
     assert (third.candidate, third.step) == ("0002", 0)
 
@@ -127,6 +139,22 @@ def test_prose_or_null_answers_move_to_the_next_method(server, waits):
     assert "tools" in bodies[1]
     assert '"width"' in bodies[2]["messages"][-1]["content"]  # json mode: the schema is described in the prompt
     assert [e.parsed for e in client.ledger.drain()] == [None, None, GOOD]
+
+
+def test_every_refused_method_is_noted_with_the_method_tried_next(server, waits):
+    def script(body: dict[str, Any]):
+        if "response_format" in body or "tools" in body:
+            return error(400, "unsupported parameter (see /srv/llama_cpp/server/app.py line 123)")
+        return answer(json.dumps(GOOD))
+
+    client = client_for(server(script))
+    assert ask(client) == Choice(**GOOD)
+    notes = [(e.error_kind, e.error) for e in client.ledger.drain()[:3]]
+    assert notes == [
+        ("unsupported", "json_schema not supported by this server (HTTP 400); trying function_calling"),
+        ("unsupported", "function_calling not supported by this server (HTTP 400); trying json_mode"),
+        ("unsupported", "json_mode not supported by this server (HTTP 400); trying text"),
+    ]
 
 
 def test_a_server_refusing_every_structured_method_gets_json_in_text(server, waits):
@@ -198,6 +226,92 @@ def test_5xx_and_malformed_bodies_back_off_exponentially(server, waits):
     assert reply.text == "ok"
     assert waits == [1.5, 3.0, 6.0]
     assert [t["kind"] for t in reply.exchange.tries] == ["server", "server", "server"]
+
+
+NOT_A_COMPLETION = [
+    '{"choices": []}',
+    "{}",
+    '{"choices": [{}]}',
+    '{"choices": [{"message": null}]}',
+    '{"choices": [{"message": "hi"}]}',
+    '{"choices": null}',
+    '{"choices": [null]}',
+    '{"choices": [{"message": {"role": "assistant", "content": null, "tool_calls": [null]}}]}',
+    '{"choices": [{"message": {"role": "assistant", "content": null, "tool_calls": 7}}]}',
+    "[]",
+    "null",
+    '"text"',
+    "",
+    "not JSON {",
+]
+
+
+@pytest.mark.parametrize("body", NOT_A_COMPLETION)
+def test_an_answer_that_is_no_chat_completion_is_a_retried_server_failure(server, waits, body):
+    srv = server([malformed(body), answer("ok")])
+    client = client_for(srv, backoff_s=1)
+    reply = chat(client)
+    assert reply.text == "ok" and waits == [1.0]
+    (failed,) = reply.exchange.tries
+    assert failed["kind"] == "server" and failed["detail"].startswith("malformed answer: ")
+
+
+@pytest.mark.parametrize("body", NOT_A_COMPLETION)
+def test_only_llm_errors_leave_chat_structured_and_probe(server, waits, body):
+    srv = server(default=malformed(body))
+    client = client_for(srv, max_retries=1, backoff_s=1)
+    with pytest.raises(LLMError) as info:
+        chat(client)
+    assert info.value.kind == "server" and "malformed answer: " in str(info.value) and "2 tries" in str(info.value)
+    (exchange,) = client.ledger.drain()
+    assert exchange.error_kind == "server" and [t["kind"] for t in exchange.tries] == ["server", "server"]
+    with pytest.raises(LLMError) as info:
+        ask(client)
+    assert info.value.kind == "server"
+    with pytest.raises(LLMProbeError) as probed:
+        client.probe()
+    assert (
+        "\n" not in str(probed.value)
+        and "malformed answer: " in str(probed.value)
+        and srv.base_url in str(probed.value)
+    )
+
+
+def test_null_or_empty_usage_is_estimated(server, waits):
+    srv = server([answer("ok", usage={"prompt_tokens": None, "completion_tokens": None}), answer("ok", usage={})])
+    client = client_for(srv)
+    assert chat(client).exchange.tokens_estimated
+    assert chat(client).exchange.tokens_estimated
+
+
+def test_a_failed_step_records_its_whole_time_tries_and_waits_included(server, clock):
+    srv = server([error(503, headers={"Retry-After": "5"}), error(503), error(503)])
+    client = client_for(srv, max_retries=2, backoff_s=2)
+    with pytest.raises(LLMError):
+        chat(client)
+    (exchange,) = client.ledger.drain()
+    assert clock == [5.0, 4.0]
+    assert [t["wait_s"] for t in exchange.tries] == [5.0, 4.0, 0.0]
+    assert exchange.latency_s >= 9.0  # both waits, and the three tries
+    assert exchange.latency_s >= sum(t["seconds"] for t in exchange.tries) + 9.0 - 0.01
+    assert all(0 <= t["seconds"] < 9.0 for t in exchange.tries)  # each try keeps its own seconds
+
+
+def test_an_answered_step_records_its_whole_time_too(server, clock):
+    srv = server([error(429, headers={"Retry-After": "7"}), answer("ok")])
+    exchange = chat(client_for(srv)).exchange
+    assert clock == [7.0] and exchange.latency_s >= 7.0 and exchange.tries[0]["seconds"] < 7.0
+
+
+def test_each_wait_of_a_run_is_logged(server, waits, caplog):
+    srv = server([error(429, headers={"Retry-After": "600"}), error(429, headers={"Retry-After": "3"}), answer("ok")])
+    with caplog.at_level(logging.INFO, logger="agents.llm"):
+        chat(client_for(srv))
+    assert waits == [60.0, 3.0]  # honoured, capped as before
+    logged = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
+    assert len(logged) == 2
+    assert "waiting 60.0 s before try 2 of 4 (the server's Retry-After 600 s, capped at 60 s)" in logged[0]
+    assert "waiting 3.0 s before try 3 of 4 (the server's Retry-After)" in logged[1]
 
 
 def test_the_step_fails_after_its_retries_with_a_clear_message(server, waits):
@@ -277,6 +391,98 @@ def test_probe_names_a_refused_model(server, waits):
     assert "'gpt-9'" in str(info.value) and srv.base_url in str(info.value) and "--llm MODEL" in str(info.value)
 
 
+def test_probe_reports_a_rate_limit_at_once_with_its_retry_after(server, waits):
+    srv = server(default=error(429, "Rate limit reached", headers={"Retry-After": "600"}))
+    with pytest.raises(LLMProbeError) as info:
+        client_for(srv).probe()
+    message = str(info.value)
+    assert waits == [] and len(srv.bodies()) == 1
+    assert (
+        "rate limited (HTTP 429, Retry-After 600 s): the endpoint is busy or your quota is used up; try again later"
+        in message
+    )
+    assert "\n" not in message and srv.base_url in message and info.value.kind == "rate_limit"
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_probe_waits_at_most_about_ten_seconds_in_all(server, waits, status):
+    srv = server(default=error(status))
+    with pytest.raises(LLMProbeError) as info:
+        client_for(srv, max_retries=10, backoff_s=2).probe()
+    assert waits == [2.0, 4.0] and sum(waits) <= llm.PROBE_WAIT_CAP_S
+    assert len(srv.bodies()) == 3 and "after 3 tries" in str(info.value)
+
+
+def test_probe_tries_again_after_a_short_retry_after(server, waits):
+    srv = server([error(429, headers={"Retry-After": "3"}), answer("OK")])
+    client_for(srv).probe()
+    assert waits == [3.0]
+
+
+def test_a_base_url_without_a_scheme_is_a_settings_error():
+    with pytest.raises(ValidationError) as info:
+        LLMSettings(provider="openai", base_url="127.0.0.1:8077/v1")
+    (err,) = info.value.errors()
+    assert err["msg"] == "base_url must start with http:// or https://: try http://127.0.0.1:8077/v1"
+    with pytest.raises(ValidationError, match="must start with http"):
+        LLMSettings(roles={"mutation": {"base_url": "localhost:8000/v1"}})
+    assert LLMSettings(base_url="https://example.org/v1").base_url == "https://example.org/v1"
+
+
+def test_probe_suggests_v1_for_a_404_from_a_base_url_without_it(server, waits):
+    srv = server([answer("OK")])
+    bare = f"http://127.0.0.1:{srv.port}"
+    with pytest.raises(LLMProbeError) as info:
+        client_for(bare).probe()
+    message = str(info.value)
+    assert f"most OpenAI-compatible servers serve under /v1: try {bare}/v1" in message and "\n" not in message
+    with pytest.raises(LLMError) as during_run:
+        chat(client_for(bare + "/"))
+    assert f"try {bare}/v1" in str(during_run.value)
+
+
+def test_probe_without_a_key_for_openai_itself_fails_before_any_request():
+    model = ScriptedChat(replies=[AIMessage(content="OK")])
+    s = LLMSettings(provider="openai", model="gpt-4o-mini")
+    with pytest.raises(LLMProbeError) as info:
+        LLMClient(s, "mutation", Ledger(s), chat_model=model).probe()
+    assert "no API key: set OPENAI_API_KEY or FAIRNAD_LLM__API_KEY" in str(info.value)
+    assert model.kwargs == [] and model.replies  # nothing was sent
+    keyed = LLMSettings(provider="openai", model="gpt-4o-mini", api_key=SecretStr("sk-test-abcdefgh"))
+    LLMClient(keyed, "mutation", Ledger(keyed), chat_model=model).probe()
+
+
+def test_a_401_without_a_key_says_one_is_needed(server, waits):
+    srv = server(default=answer("OK"), api_key="the-right-key")
+    with pytest.raises(LLMProbeError) as info:
+        client_for(srv).probe()
+    message = str(info.value)
+    assert "the server needs an API key and none was given: set FAIRNAD_LLM__API_KEY" in message
+    assert "refused the API key" not in message
+    with pytest.raises(LLMError) as during_run:
+        chat(client_for(srv))
+    assert "needs an API key and none was given" in str(during_run.value)
+    client_for(srv, api_key=SecretStr("the-right-key")).probe()
+
+
+def test_a_refused_role_model_names_the_role_setting(server, waits):
+    srv = server(default=answer("OK"), models=["qwen"])
+    s = LLMSettings(provider="openai", base_url=srv.base_url, model="qwen", roles={"mutation": {"model": "gpt-9"}})
+    client = make_client(s.for_role("mutation"), "mutation", Ledger(s))  # as the graph calls it
+    assert client is not None
+    with pytest.raises(LLMProbeError) as info:
+        client.probe()
+    assert "'gpt-9'" in str(info.value) and "set llm.roles.mutation.model to a model it serves" in str(info.value)
+    with pytest.raises(LLMError) as during_run:
+        chat(client)
+    assert "llm.roles.mutation.model" in str(during_run.value)
+    feedback = make_client(LLMSettings(provider="openai", base_url=srv.base_url, model="gpt-8"), "feedback", Ledger(s))
+    assert feedback is not None
+    with pytest.raises(LLMProbeError, match="--llm MODEL / llm.model"):
+        feedback.probe()
+    assert s.for_role("mutation").key_of("base_url") == "llm.base_url" and s.key_of("model") == "llm.model"
+
+
 def test_probe_names_a_refused_key_without_showing_it(server, waits):
     key = "sk-proj-abcdefghijklmnop"
     srv = server(lambda body: error(401, f"Incorrect API key provided: {key}"))
@@ -340,7 +546,7 @@ def test_max_llm_calls_stops_before_calling(server, waits):
         chat(client)
     message = str(info.value)
     assert info.value.kind == "budget" and "llm.max_llm_calls = 2" in message and "2 calls" in message
-    assert "resume" in message and "FAIRNAD_LLM__MAX_LLM_CALLS" in message
+    assert "resume" in message and "--max-llm-calls" in message
     assert len(srv.bodies()) == 2 and client.ledger.consecutive_failures == 0
 
 
@@ -357,9 +563,26 @@ def test_max_tokens_and_max_cost_budgets(server, waits):
         chat(priced)
 
 
+def test_the_call_that_crosses_a_budget_completes(server, waits):
+    srv = server(default=answer("a", usage={"prompt_tokens": 600, "completion_tokens": 500, "total_tokens": 1100}))
+    client = client_for(srv, max_tokens=10)
+    chat(client)  # checked before the call: 0 < 10, so it runs and ends at 1,100
+    assert client.ledger.tokens == 1100
+    with pytest.raises(LLMBudgetExhausted):
+        chat(client)
+    for name in ("max_llm_calls", "max_tokens", "max_cost_usd"):
+        assert "checked before each call" in (LLMSettings.model_fields[name].description or "")
+    assert "crosses it completes" in (LLMSettings.model_fields["max_tokens"].description or "")
+
+
 def test_a_cost_budget_needs_a_price_for_every_model():
-    with pytest.raises(ValidationError, match="no price"):
+    with pytest.raises(ValidationError, match="no price") as info:
         LLMSettings(provider="openai", model="m", max_cost_usd=1.0)
+    assert info.value.errors()[0]["msg"].startswith("max_cost_usd is set but model(s) 'm' have no price")
+    for bad in ({"provider": "replay"}, {"max_answer_tokens": 9000}, {"roles": {"r": {"max_answer_tokens": 9000}}}):
+        with pytest.raises(ValidationError) as info:
+            LLMSettings(**bad)
+        assert not info.value.errors()[0]["msg"].startswith("Value error")
     LLMSettings(provider="openai", model="m", max_cost_usd=1.0, prices={"m": Price(input=1, output=2)})
 
 
@@ -398,15 +621,35 @@ def test_replay_answers_from_the_recording_without_a_server(server, waits, tmp_p
     assert "candidate 0001, attempt 0, role mutation, step 3" in str(info.value)
 
 
-def test_a_changed_prompt_is_marked_not_refused(tmp_path):
+def test_a_changed_prompt_stops_a_replay(tmp_path):
     exchange = Exchange("mutation", "0001", 0, 0, "mutation.code", "coder", "text", USER, answer="old answer")
     write_run(tmp_path, [exchange])
     settings = LLMSettings(provider="replay", replay_dir=tmp_path)
     client = make_client(settings, "mutation", Ledger(settings))
     assert client is not None
+    with pytest.raises(LLMError) as info:
+        client.chat([{"role": "user", "content": "Choose a layer."}], candidate="0001", attempt=0, purpose="p")
+    message = str(info.value)
+    assert info.value.kind == "replay" and "\n" not in message
+    assert "the replay diverged at candidate 0001, attempt 0, step 0" in message
+    assert "different code, settings or seed file" in message and "old answer" not in message
+    assert "from character 9" in message  # where the prompts part
+    (recorded,) = client.ledger.drain()
+    assert (recorded.error_kind, recorded.prompt_changed, recorded.answer) == ("replay", True, "")
+    assert client.ledger.consecutive_failures == 1
+
+
+def test_a_changed_prompt_on_a_resume_is_answered_and_marked(server, waits, tmp_path):
+    exchange = Exchange("mutation", "0001", 0, 0, "mutation.code", "coder", "text", USER, answer="old answer")
+    write_run(tmp_path, [exchange])
+    srv = server([answer("live")])
+    settings = LLMSettings(provider="openai", base_url=srv.base_url, model="coder")
+    client = make_client(settings, "mutation", Ledger(settings, Recordings.from_run_dir(tmp_path)))
+    assert client is not None
     reply = client.chat([{"role": "user", "content": "another prompt"}], candidate="0001", attempt=0, purpose="p")
     assert reply.text == "old answer" and reply.exchange.prompt_changed and reply.exchange.replayed
     assert reply.exchange.messages == [{"role": "user", "content": "another prompt"}]
+    assert srv.bodies() == []
 
 
 def test_a_resumed_run_counts_its_stored_exchanges_once(server, waits, tmp_path):
