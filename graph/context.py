@@ -244,7 +244,8 @@ def record_llm_calls(ctx: RunContext) -> int:
             tokens_out=exchange.tokens_out,
             tokens_estimated=exchange.tokens_estimated or None,
             replayed=exchange.replayed or None,
-            error=exchange.error,
+            error=None if exchange.error_kind == "unsupported" else exchange.error,
+            note=exchange.error if exchange.error_kind == "unsupported" else None,
             file=path.name,
             seconds=exchange.latency_s,
         )

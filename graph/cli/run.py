@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, get_args
@@ -112,8 +114,24 @@ class _Progress:
             self.progress.stop()
 
 
+class _LLMNotes(logging.StreamHandler):
+    """The LLM client's INFO notes (a wait for a busy server, with its reason) as ``llm: ...`` lines."""
+
+
+def _show_llm_waits(quiet: bool) -> None:
+    """Show the LLM client's notes on stderr, unless quiet."""
+    logger = logging.getLogger("agents.llm")
+    if quiet or any(isinstance(h, _LLMNotes) for h in logger.handlers):
+        return
+    handler = _LLMNotes(sys.stderr)
+    handler.setFormatter(logging.Formatter("llm: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def _drive(fn: Any, store: RunStore, budget: int | None, quiet: bool) -> dict[str, Any]:
     """Run ``fn(store, progress)`` under a progress bar (shown from the first event), print the summary."""
+    _show_llm_waits(quiet)
     try:
         with _Progress(budget, quiet) as progress:
             summary = fn(store, progress)

@@ -138,9 +138,7 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             info = {key: record[key] for key in keys}
             info["mode"] = result.mode
             ctx.store.write_json(cid, "mutation.json", info)
-            decided = result.transformation + (
-                f" ({duplicates} duplicate edits skipped)" if duplicates else ""
-            )
+            decided = result.transformation + (f" ({duplicates} duplicate edits skipped)" if duplicates else "")
         if crashed is not None:
             record["error_role"] = role.name
             ctx.tracer.emit("role_error", role=role.name, candidate=cid, given=given, message=error, traceback=crashed)
