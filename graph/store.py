@@ -57,7 +57,9 @@ _SUMMARY_DEFAULTS: dict[str, Any] = {"mode": None, "tokens_in": 0, "tokens_out":
 def llm_totals(usage: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """``summary.json``'s ``llm`` object from the per-role usage in the state.
 
-    ``calls``, ``tokens_in`` and ``tokens_out`` are integers over all roles; ``tokens_estimated``
+    ``calls``, ``tokens_in`` and ``tokens_out`` are integers over all roles (``replayed`` of the
+    calls were answered from a recording: their counts are the recorded ones, nothing was spent
+    again); ``tokens_estimated``
     is true when any count is an estimate (a server that reports no usage); ``cost_usd`` is
     ``"not reported"`` when any call's price is unknown (never 0 for an unknown price), and
     ``roles`` holds the same fields per role.
@@ -70,6 +72,7 @@ def llm_totals(usage: dict[str, dict[str, Any]]) -> dict[str, Any]:
             values["cost_usd"] = "not reported"
     return {
         "calls": sum(int(v.get("calls", 0)) for v in roles.values()),
+        "replayed": sum(int(v.get("replayed", 0)) for v in roles.values()),
         "tokens_in": sum(int(v.get("tokens_in", 0)) for v in roles.values()),
         "tokens_out": sum(int(v.get("tokens_out", 0)) for v in roles.values()),
         "tokens_estimated": any(bool(v.get("tokens_estimated")) for v in roles.values()),
@@ -87,7 +90,7 @@ class RunStore:
         # absolute: workers run in the candidate folder, so relative paths would break there
         self.root = Path(root).expanduser().absolute()
         self._lock_fd: int | None = None
-        self._usage_seen: dict[Path, tuple[str, str, int, int, bool, Any]] = {}
+        self._usage_seen: dict[Path, tuple[str, str, int, int, bool, Any, bool]] = {}
 
     # -- paths -------------------------------------------------------------------------
     @property
@@ -275,18 +278,28 @@ class RunStore:
                 int(data.get("tokens_out") or 0),
                 bool(data.get("tokens_estimated")),
                 data.get("cost_usd"),
+                bool(data.get("replayed")),
             )
         by_candidate: dict[str, dict[str, int]] = {}
         by_role: dict[str, dict[str, Any]] = {}
-        for cid, role, tokens_in, tokens_out, estimated, cost in self._usage_seen.values():
+        for cid, role, tokens_in, tokens_out, estimated, cost, replayed in self._usage_seen.values():
             row = by_candidate.setdefault(cid, {"llm_calls": 0, "tokens_in": 0, "tokens_out": 0})
             row["llm_calls"] += 1
             row["tokens_in"] += tokens_in
             row["tokens_out"] += tokens_out
             totals = by_role.setdefault(
-                role, {"calls": 0, "tokens_in": 0, "tokens_out": 0, "tokens_estimated": False, "cost_usd": 0.0}
+                role,
+                {
+                    "calls": 0,
+                    "replayed": 0,
+                    "tokens_in": 0,
+                    "tokens_out": 0,
+                    "tokens_estimated": False,
+                    "cost_usd": 0.0,
+                },
             )
             totals["calls"] += 1
+            totals["replayed"] += int(replayed)
             totals["tokens_in"] += tokens_in
             totals["tokens_out"] += tokens_out
             totals["tokens_estimated"] = totals["tokens_estimated"] or estimated

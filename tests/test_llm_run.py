@@ -144,6 +144,7 @@ def test_replay_reproduces_the_recorded_run(llm_run, tmp_path):
             run_dir / "candidates" / cid / "model.py"
         ).read_bytes()
     assert all(e["replayed"] for cid in ("0001", "0002", "0003") for e in exchanges(replay_dir, cid))
+    assert replayed["llm"]["replayed"] == replayed["llm"]["calls"] > 0 and original["llm"]["replayed"] == 0
     trains = [e for e in read_trace(replay_dir) if e["event"] == "tool_call" and e.get("phase") == "replayed"]
     assert len(trains) == 4  # every training result came from the recording
 
