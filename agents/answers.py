@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import html
 import json
 import re
 from dataclasses import dataclass
@@ -173,10 +174,27 @@ def _unfenced(text: str) -> str:
     return code if looks_like_python else ""
 
 
+_HTML_ENTITY = re.compile(r"&(?:gt|lt|amp|quot|#39|#x27);")
+
+
+def _unescape_html(code: str) -> str:
+    """``code`` with HTML entities decoded when only that makes it parse.
+
+    Some small models write ``-&gt;`` for ``->`` (seen with a quantised Qwen2.5-Coder-0.5B on
+    llama.cpp); a file that parses as written is never changed (an entity inside a string
+    literal stays as written).
+    """
+    if not _HTML_ENTITY.search(code) or _parses(code):
+        return code
+    decoded = html.unescape(code)
+    return decoded if _parses(decoded) else code
+
+
 def extract_code(text: str, finish_reason: str | None = None) -> CodeAnswer:
     """The Python file in an LLM reply: a ```python fence, any fence, or an unfenced reply.
 
-    ``<think>`` blocks are removed first. Among several fences the one defining ``build_model``
+    ``<think>`` blocks are removed first, and HTML entities (``-&gt;``) are decoded when only
+    that makes the code parse. Among several fences the one defining ``build_model``
     wins (then the longest). The answer is ``truncated`` when ``finish_reason == "length"``, the
     chosen fence is never closed, or the code looks cut short
     (:func:`fairnad_tools.verify.truncation.looks_truncated`); ``problem`` then says so. A
@@ -193,6 +211,7 @@ def extract_code(text: str, finish_reason: str | None = None) -> CodeAnswer:
         code = _unfenced(body)
     code = code.strip("\n")
     code = code + "\n" if code else ""
+    code = _unescape_html(code)
     cut_off = finish_reason == "length"
     if not code:
         if cut_off:
@@ -331,11 +350,15 @@ def apply_edits(source: str, edits: list[Edit]) -> str:
 
     An edit's search text must occur exactly once: first as exact text, else as whole lines
     compared with whitespace collapsed (the replacement is then re-indented by the difference
-    in indentation). Raises :class:`AnswerError` naming the edit and why when its search text is
-    empty, absent or occurs more than once.
+    in indentation). HTML entities in an edit (``-&gt;``) are decoded when the source has none.
+    Raises :class:`AnswerError` naming the edit and why when its search text is empty, absent or
+    occurs more than once.
     """
     text = source
     for edit in edits:
+        if _HTML_ENTITY.search(edit.search + edit.replace) and not _HTML_ENTITY.search(source):
+            # a model that writes ``-&gt;`` for ``->``: the file has no entities, so neither do its edits
+            edit = Edit(html.unescape(edit.search), html.unescape(edit.replace), edit.number)
         search = edit.search.strip("\n")
         if not search.strip():
             raise AnswerError(f"edit {edit.number}: the SEARCH part is empty; copy the lines to replace from the file")

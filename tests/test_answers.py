@@ -165,3 +165,17 @@ def test_unclosed_block_is_an_error_naming_it():
     with pytest.raises(AnswerError, match=r"edit 1: .*REPLACE.*cut short"):
         parse_edits("<<<<<<< SEARCH\nx = 1\n=======\nx = 2\n")
     assert parse_edits("no edits here") == []
+
+
+def test_html_entities_a_small_model_writes_are_decoded_only_when_that_makes_the_code_parse():
+    escaped = "```python\nimport torch\n\n\ndef build_model(num_classes: int) -&gt; torch.nn.Module:\n    return torch.nn.Linear(3, num_classes)\n```"
+    answer = extract_code(escaped)
+    assert "-> torch.nn.Module" in answer.code and not answer.truncated
+    literal = '```python\nNAME = "a &gt; b"\n\n\ndef build_model(num_classes):\n    return NAME\n```'
+    assert '"a &gt; b"' in extract_code(literal).code  # parses as written: left alone
+
+
+def test_edits_with_html_entities_apply_to_a_source_without_them():
+    source = "def f(x: int) -> int:\n    return x\n"
+    edits = [Edit("def f(x: int) -&gt; int:", "def f(x: int) -&gt; float:", 1)]
+    assert apply_edits(source, edits) == "def f(x: int) -> float:\n    return x\n"
