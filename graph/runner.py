@@ -37,7 +37,7 @@ from graph.settings import (
     validate_layer,
 )
 from graph.state import FINAL_STATUSES, RunState, counted
-from graph.store import RunDirError, RunStore
+from graph.store import RunDirError, RunStore, llm_totals
 from knowledge.store import check_embedding_model
 
 
@@ -326,14 +326,13 @@ def plan_resume(
 
 def _check_llm_budgets(store: RunStore, wanted: Mapping[str, Any]) -> None:
     """A raised LLM budget must exceed what the run has spent (else it would stop again at once)."""
-    _, by_role = store.llm_usage()
+    totals = llm_totals(store.llm_usage()[1])
     spent = {
-        "max_llm_calls": (sum(v["calls"] for v in by_role.values()), "calls"),
-        "max_tokens": (sum(v["tokens_in"] + v["tokens_out"] for v in by_role.values()), "tokens in and out"),
+        "max_llm_calls": (totals["calls"], "calls"),
+        "max_tokens": (totals["tokens_in"] + totals["tokens_out"], "tokens in and out"),
     }
-    costs = [v["cost_usd"] for v in by_role.values()]
-    if all(c is not None for c in costs):
-        spent["max_cost_usd"] = (round(sum(costs), 6), "USD")
+    if totals["cost_usd"] != "not reported":
+        spent["max_cost_usd"] = (totals["cost_usd"], "USD")
     for key, (used, unit) in spent.items():
         value = wanted.get(key)
         if value is not None and value <= used:

@@ -55,7 +55,7 @@ _SUMMARY_DEFAULTS: dict[str, Any] = {"mode": None, "tokens_in": 0, "tokens_out":
 
 
 def llm_totals(usage: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """``summary.json``'s ``llm`` object from the per-role usage in the state.
+    """``summary.json``'s ``llm`` object from the per-role usage of :meth:`RunStore.llm_usage`.
 
     ``calls``, ``tokens_in`` and ``tokens_out`` are integers over all roles (``replayed`` of the
     calls were answered from a recording: their counts are the recorded ones, nothing was spent
