@@ -61,7 +61,12 @@ class TrainSettings(Section):
     time_limit_s: float = Field(
         default=1800, gt=0, description="wall-clock limit per candidate; over it the candidate fails"
     )
-    threads: int = Field(default=0, ge=0, description="CPU threads per training; 0: all cores")
+    threads: int = Field(
+        default=0,
+        ge=0,
+        description="CPU threads per training; 0: all cores. Runs sharing the cores: give each its share "
+        "(oversubscribed torch threads train over 10x slower)",
+    )
 
 
 class VerifySettings(Section):

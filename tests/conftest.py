@@ -13,6 +13,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NETBLOCK = Path(__file__).resolve().parent / "netblock"
 
+# One torch thread per process. pytest-xdist runs a worker per core and many tests start runs whose
+# trainings would each take every core: torch's thread pools oversubscribed that way made two
+# concurrent digits runs take over 800 s instead of 50 s on a 2-core machine. Set before anything
+# imports torch, and inherited by every run, verifier and trainer the tests start.
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["MKL_NUM_THREADS"] = "1"
+
 
 def cli_env(extra: dict[str, str] | None = None, pythonpath: list[Path] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRNAD_")}
@@ -21,6 +28,8 @@ def cli_env(extra: dict[str, str] | None = None, pythonpath: list[Path] | None =
     env["HF_HUB_OFFLINE"] = "1"
     env["TRANSFORMERS_OFFLINE"] = "1"
     env["COLUMNS"] = "200"
+    env["OMP_NUM_THREADS"] = "1"
+    env["MKL_NUM_THREADS"] = "1"
     env.update(extra or {})
     return env
 
