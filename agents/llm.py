@@ -358,11 +358,22 @@ class Ledger:
                 self._count(exchange)
                 self._counted.add(exchange.key)
 
-    def drain(self) -> list[Exchange]:
-        """The exchanges appended since the last drain, in order (the graph writes them)."""
+    def drain(self, candidate: str | None = None) -> list[Exchange]:
+        """The exchanges appended since the last drain, in order (the graph writes them); only
+        ``candidate``'s when given (calls of a round run concurrently), the others stay."""
         with self._lock:
-            new, self._new = self._new, []
+            if candidate is None:
+                new, self._new = self._new, []
+            else:
+                new = [e for e in self._new if e.candidate == candidate]
+                self._new = [e for e in self._new if e.candidate != candidate]
             return new
+
+    @property
+    def budgeted(self) -> bool:
+        """Whether any LLM budget is set (``max_llm_calls``, ``max_tokens``, ``max_cost_usd``)."""
+        s = self.settings
+        return s.max_llm_calls is not None or s.max_tokens is not None or s.max_cost_usd is not None
 
     def note_failure(self) -> None:
         """A step raised :class:`LLMError` (budget aside): one more consecutive failure."""

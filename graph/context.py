@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from agents.base import ExtractorRole, FeedbackRole, GateRole, MutationRole, Role, RoleContext
@@ -216,24 +217,31 @@ class RunContext:
             self.progress(fields)
 
 
-def record_llm_calls(ctx: RunContext) -> int:
-    """Keep the LLM exchanges made since the last call, one file each, and trace them.
+def keep_llm_calls(ctx: RunContext, candidate: str | None = None) -> list[tuple[Any, Path]]:
+    """Write the LLM exchanges made since the last call (``candidate``'s only, when given), one
+    file each; returns them with their files, for :func:`trace_llm_calls`.
 
     The files are the record of tokens and cost: ``summary.json`` sums them per candidate and
     per role (:meth:`graph.store.RunStore.llm_usage`), so a crash never loses or double-counts
     a call. An exchange answered from this run's own recording (a resumed run repeating a
-    finished call) is already on disk, so it is not written again. Returns the tokens (in plus
-    out) of the exchanges written, for the role step's ``tokens`` field.
+    finished call) is already on disk, so it is not written again.
     """
     if ctx.ledger is None:
-        return 0
-    tokens = 0
-    for exchange in ctx.ledger.drain():
+        return []
+    kept = []
+    for exchange in ctx.ledger.drain(candidate):
         if exchange.key in ctx.ledger.kept:  # answered from this run's own file: already kept and counted
             continue
         ctx.ledger.kept.add(exchange.key)
+        kept.append((exchange, ctx.store.write_exchange(exchange.candidate, exchange.role, exchange.to_json())))
+    return kept
+
+
+def trace_llm_calls(ctx: RunContext, kept: list[tuple[Any, Path]]) -> int:
+    """One ``llm_call`` trace event per kept exchange, in order; returns their tokens (in plus out)."""
+    tokens = 0
+    for exchange, path in kept:
         tokens += exchange.tokens_in + exchange.tokens_out
-        path = ctx.store.write_exchange(exchange.candidate, exchange.role, exchange.to_json())
         ctx.tracer.emit(
             "llm_call",
             role=exchange.role,
@@ -250,6 +258,12 @@ def record_llm_calls(ctx: RunContext) -> int:
             seconds=exchange.latency_s,
         )
     return tokens
+
+
+def record_llm_calls(ctx: RunContext, candidate: str | None = None) -> int:
+    """Keep and trace the LLM exchanges made since the last call (:func:`keep_llm_calls`, then
+    :func:`trace_llm_calls`); returns their tokens (in plus out), for the role step's ``tokens``."""
+    return trace_llm_calls(ctx, keep_llm_calls(ctx, candidate))
 
 
 class Timer:

@@ -156,7 +156,16 @@ def test_each_template_renders_with_realistic_inputs():
         role="critic",
         rejected="idea(a)",
         problem="edit 1: absent",
-    )
+        iter_step=None,
+        analysis="- attention helped twice",
+        history=[
+            dict(id="0003", mutation_type="fair_idea", idea="se-1", idea_title="SE", sub_category="a.b.c",
+                 transformation="idea(se)", val_acc=0.91, params=400_000, flops=12_000_000, poor=False),
+            dict(id="0001", mutation_type="pareto_tune", idea=None, idea_title=None, sub_category=None,
+                 transformation=None, val_acc=None, params=None, flops=None, poor=True),
+        ],
+        related_ideas=[dict(id="eca-1", title="ECA", sub_category="a.b.c", description="1-D conv attention")],
+    )  # fmt: skip
     for name in prompt_names():
         text = render(name, **variables)
         assert text.strip() and "{{" not in text and "{%" not in text, name

@@ -75,7 +75,9 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
                 ctx.tracer.emit("role_error", role=name, candidate=cid, message=review.message, traceback=crashed)
             elif review.approved:
                 decided = "approved"
-                if last:
+                if last and record.get("iter_step") == 1:
+                    decided = _refine_next(ctx, cid, record, report_file)
+                elif last:
                     record["status"] = "approved"
             else:
                 decided = send_back(ctx, name, record, code=review.code, kind=review.kind, message=review.message)
@@ -98,6 +100,27 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
 
     gate.__name__ = f"gate_{name}"
     return gate
+
+
+def _refine_next(ctx: RunContext, cid: str, record: dict[str, Any], report_file: str) -> str:
+    """An approved first step of an iterative mutation: keep it as ``step1.py`` (with its spec and
+    report) and send the candidate back to ``mutate`` for step 2, as a new attempt (its LLM calls
+    get their own keys) that uses no retry."""
+    folder = ctx.store.candidate_dir(cid)
+    for name, kept in (
+        ("model.py", "step1.py"),
+        ("spec.json", "step1-spec.json"),
+        (report_file, f"step1-{report_file}"),
+    ):
+        source = folder / name
+        if source.is_file():
+            ctx.store.write_text(cid, kept, source.read_text(encoding="utf-8"))
+        else:
+            (folder / kept).unlink(missing_ok=True)
+    record["status"] = "refine"
+    record["attempt"] += 1
+    record["step2_from"] = len(record["feedback"])  # step 2's repairs read only the notes after this
+    return "approved step 1 of 2 (verified only; kept as step1.py): refine it next"
 
 
 def send_back(ctx: RunContext, name: str, record: dict[str, Any], *, code: str, kind: str, message: str) -> str:
@@ -127,6 +150,6 @@ def send_back(ctx: RunContext, name: str, record: dict[str, Any], *, code: str, 
 
 
 def after_gates(state: RunState) -> str:
-    """Back to ``mutate`` while a candidate of the batch waits for a retry, else ``train``."""
-    waiting = any(state["candidates"][cid]["status"] == "retry" for cid in state.get("batch", []))
+    """Back to ``mutate`` while a candidate of the batch waits for a retry or its second step, else ``train``."""
+    waiting = any(state["candidates"][cid]["status"] in ("retry", "refine") for cid in state.get("batch", []))
     return "mutate" if waiting else "train"
