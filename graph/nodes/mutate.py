@@ -149,7 +149,9 @@ def _job(ctx: RunContext, state: RunState, cid: str, record: dict[str, Any], can
     tries = MAX_LLM_DUPLICATE_TRIES if ctx.roles.mutation.uses_llm else MAX_DUPLICATE_TRIES
     job = _Job(cid, record, request, given, tries)
     if record["mutation_type"] == "seed":
-        job.result, job.outcome = given_seed(ctx.settings, ctx.space), "seed"
+        seed = given_seed(ctx.settings, ctx.space)  # a seed file of the user's; None: the role makes the seed
+        if seed is not None:
+            job.result, job.outcome = seed, "seed"
     return job
 
 
