@@ -156,6 +156,11 @@ def test_each_template_renders_with_realistic_inputs():
         role="critic",
         rejected="idea(a)",
         problem="edit 1: absent",
+        transformation="large-kernel depthwise convolution in stage 2",
+        diff="--- parent/model.py\n+++ candidate/model.py\n@@ -1 +1 @@\n-k = 3\n+k = 7",
+        params=500_000,
+        flops=70_000_000,
+        weighted_layers=33,
     )
     for name in prompt_names():
         text = render(name, **variables)

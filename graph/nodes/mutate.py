@@ -163,12 +163,7 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
 
 
 def _idea(ctx: RunContext, idea_id: str | None) -> Any:
-    if not idea_id:
-        return None
-    try:
-        return ctx.bank().get(idea_id)
-    except KeyError:
-        return None
+    return ctx.idea(idea_id)
 
 
 def _source_text(idea: Any) -> str | None:
