@@ -179,6 +179,8 @@ class Proposal(Record):
     mutation_type: MutationType
     transformation: str
     idea: str | None = None
+    idea_title: str | None = Field(default=None, description="the idea's title from the bank, if it holds the idea")
+    idea_description: str | None = None
     sub_category: str | None = None
     model_path: Path = Field(description="the candidate's model.py (read it, never import it)")
     parent_model_path: Path | None = None

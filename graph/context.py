@@ -22,7 +22,7 @@ from graph.settings import FairNADSettings
 from graph.store import RunStore
 from graph.strategies import Strategy, get_strategy
 from graph.trace import TraceWriter
-from knowledge.ideas import IdeaBank
+from knowledge.ideas import Idea, IdeaBank
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -66,20 +66,26 @@ def role_classes(settings: FairNADSettings) -> dict[str, type[Role]]:
 
 def llm_roles(settings: FairNADSettings) -> dict[str, str]:
     """How each configured role runs: ``"llm"`` (it has an LLM mode and an LLM is configured),
-    ``"builtin"`` (no LLM configured) or ``"builtin: no LLM mode"`` (an LLM is configured but the
-    role has no LLM mode yet), keyed like :func:`role_classes`."""
+    ``"builtin"`` (no LLM configured), ``"builtin: no LLM mode"`` (an LLM is configured but the
+    role has no LLM mode yet) or ``"builtin: <why>"`` (an LLM is configured but a setting switches
+    the role's LLM mode off, :meth:`agents.base.Role.llm_off`: ``"builtin: LLM review off:
+    verify.llm_review"``), keyed like :func:`role_classes`."""
     configured = settings.llm.provider != "none"
     result = {}
     for key, cls in role_classes(settings).items():
         if not configured:
             result[key] = "builtin"
+        elif not cls.llm_mode:
+            result[key] = "builtin: no LLM mode"
+        elif cls.wants_llm(settings):
+            result[key] = "llm"
         else:
-            result[key] = "llm" if cls.llm_mode else "builtin: no LLM mode"
+            result[key] = f"builtin: {cls.llm_off(settings) or 'LLM mode off'}"
     return result
 
 
 def describe_roles(settings: FairNADSettings) -> list[str]:
-    """One line per role for the run header: its name, and the LLM (model, endpoint) or built-in."""
+    """One line per role for the run header: its name, and the LLM (model, endpoint) or built-in (and why)."""
     lines = []
     classes = role_classes(settings)
     for key, how in llm_roles(settings).items():
@@ -91,22 +97,25 @@ def describe_roles(settings: FairNADSettings) -> list[str]:
             lines.append(f"{label}: LLM {llm.model} at {where}")
         elif how == "builtin":
             lines.append(f"{label}: built-in (no LLM configured)")
-        else:
+        elif how == "builtin: no LLM mode":
             lines.append(f"{label}: built-in (this role has no LLM mode; the configured LLM is not used by it)")
+        else:
+            lines.append(f"{label}: built-in ({how.removeprefix('builtin: ')})")
     return lines
 
 
 def make_roles(settings: FairNADSettings, space: SearchSpace | None = None, ledger: Ledger | None = None) -> Roles:
     """Instantiate the configured roles (``[roles]``), each checked against its part's base class.
 
-    A role with an LLM mode gets its own chat client (``[llm.roles.<key>]`` overrides) sharing
-    ``ledger`` (the run's LLM accounting); without a ledger (start-up checks) no client is made.
+    A role that wants the LLM (:meth:`agents.base.Role.wants_llm`: an LLM mode not switched off
+    by a setting) gets its own chat client (``[llm.roles.<key>]`` overrides) sharing ``ledger``
+    (the run's LLM accounting); without a ledger (start-up checks) no client is made.
     Raises :class:`RoleRegistryError` as :func:`role_classes`.
     """
     instances: dict[str, Any] = {}
     for key, cls in role_classes(settings).items():
         client = None
-        if ledger is not None and cls.llm_mode:
+        if ledger is not None and cls.wants_llm(settings):
             client = make_client(settings.llm.for_role(key), key, ledger)
         context = RoleContext(settings=settings, llm=client, seed=settings.search.seed, space=space)
         instances[key] = cls(context)
@@ -210,6 +219,15 @@ class RunContext:
                 raise RuntimeError(f"the run at {self.store.root} has no idea bank ({self.store.bank_file})")
             self._bank = load_bank()
         return self._bank
+
+    def idea(self, idea_id: str | None) -> Idea | None:
+        """The bank's idea ``idea_id``; ``None`` for no id or an id the bank does not hold."""
+        if not idea_id:
+            return None
+        try:
+            return self.bank().get(idea_id)
+        except KeyError:
+            return None
 
     def report(self, **fields: Any) -> None:
         """Pass progress fields to the command line's progress display, if any."""

@@ -165,6 +165,11 @@ def test_each_template_renders_with_realistic_inputs():
                  transformation=None, val_acc=None, params=None, flops=None, poor=True),
         ],
         related_ideas=[dict(id="eca-1", title="ECA", sub_category="a.b.c", description="1-D conv attention")],
+        transformation="large-kernel depthwise convolution in stage 2",
+        diff="--- parent/model.py\n+++ candidate/model.py\n@@ -1 +1 @@\n-k = 3\n+k = 7",
+        params=500_000,
+        flops=70_000_000,
+        weighted_layers=33,
     )  # fmt: skip
     for name in prompt_names():
         text = render(name, **variables)

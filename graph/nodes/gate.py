@@ -7,6 +7,11 @@ the mutation role with the review, within the retry limit of its kind (``[roles.
 mutation role must come back with a different edit, and the feedback statistics keep the
 veto apart from failures. An unexpected exception in a gate rejects that candidate (the trace
 names the gate and the error) and the run goes on.
+
+A gate with an LLM (the verifier with ``verify.llm_review``) is given the idea's title and
+description from the run's bank (``None`` when the bank does not hold the idea); after each
+review its LLM exchanges are kept as ``candidates/<id>/llm/NN-<gate>.json`` and traced, and
+the role step's ``tokens`` field holds their tokens.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agents.records import Proposal, Review
-from graph.context import RunContext, Timer
+from graph.context import RunContext, Timer, record_llm_calls
 from graph.state import CandidateRecord, RunState
 
 
@@ -36,12 +41,15 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
             if record["status"] != "proposed":
                 continue
             parent = record["parent"]
+            idea = ctx.idea(record["idea"])
             proposal = Proposal(
                 candidate_id=cid,
                 parent_id=parent,
                 mutation_type=record["mutation_type"],
                 transformation=record["transformation"] or "",
                 idea=record["idea"],
+                idea_title=idea.title if idea else None,
+                idea_description=idea.description if idea else None,
                 sub_category=record["sub_category"],
                 model_path=ctx.store.candidate_dir(cid) / "model.py",
                 parent_model_path=ctx.store.candidate_dir(parent) / "model.py" if parent else None,
@@ -65,6 +73,8 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
                         kind="execution",
                         message=f"unexpected error in gate {name!r}: {type(exc).__name__}: {exc}",
                     )
+                finally:
+                    tokens = record_llm_calls(ctx)
             ctx.store.write_json(cid, report_file, review.report or review.model_dump(mode="json"))
             measured = {k: v for k, v in review.measurements.items() if k in ("params", "flops")}
             record.update({k: v for k, v in measured.items() if v is not None})
@@ -93,7 +103,7 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
                 flops=review.measurements.get("flops"),
                 report=str(ctx.store.candidate_dir(cid) / report_file),
                 seconds=timer.seconds,
-                tokens=None,
+                tokens=tokens or None,
             )
             updates[cid] = record
         return {"candidates": updates}

@@ -264,12 +264,7 @@ def _finish(ctx: RunContext, role_name: str, job: _Job) -> None:
 
 
 def _idea(ctx: RunContext, idea_id: str | None) -> Any:
-    if not idea_id:
-        return None
-    try:
-        return ctx.bank().get(idea_id)
-    except KeyError:
-        return None
+    return ctx.idea(idea_id)
 
 
 def _source_text(idea: Any) -> str | None:
