@@ -482,6 +482,7 @@ class MutationAgent(MutationRole):
             "notes": [_note_text(n) for n in request.feedback[:-1]]
             + [f"duplicate: {text}; make a different change" for text in request.duplicates],
             "last_note": request.feedback[-1] if request.feedback else None,
+            "lessons": request.lessons.strip() if request.lessons and request.lessons.strip() else None,
         }
 
     def _messages(self, template: str, variables: dict[str, Any], mode: str) -> list[dict[str, str]]:
@@ -518,6 +519,11 @@ def _shorten(variables: dict[str, Any], step: int) -> bool:
     notes = variables.get("notes") or []
     if notes:
         variables["notes"] = notes[1:]  # the oldest review goes first
+        return True
+    lessons = variables.get("lessons")
+    if isinstance(lessons, str) and lessons:  # then the lessons, last lines first, half at a time
+        lines = lessons.splitlines()
+        variables["lessons"] = "\n".join(lines[: len(lines) // 2]).strip() or None
         return True
     for key, size in (("idea_evidence", 300), ("idea_description", 500), ("message", 800), ("idea_evidence", 0)):
         value = variables.get(key)

@@ -108,6 +108,9 @@ class MutationRequest(Record):
         description="earlier answers to this request that reproduced an architecture already in the run "
         "(what they did and which candidate they repeat), oldest first",
     )
+    lessons: str | None = Field(
+        default=None, description="the feedback role's latest lessons (Markdown), None when it wrote none"
+    )
 
 
 class MutationResult(Record):
@@ -180,6 +183,10 @@ class Outcome(Record):
     vetoed: bool = Field(default=False, description="rejected by a gate's judgement (kind 'review'), not by a failure")
     val_acc: float | None = Field(default=None, description="validation accuracy in [0, 1]")
     parent_val_acc: float | None = None
+    idea_title: str | None = Field(default=None, description="the idea's title from the bank")
+    params: int | None = Field(default=None, description="measured parameters (None when never measured)")
+    flops: int | None = Field(default=None, description="measured MACs per image (None when never measured)")
+    reason: str | None = Field(default=None, description="why it was rejected or failed (None when trained)")
 
 
 class IdeaStats(Record):

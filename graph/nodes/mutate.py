@@ -15,6 +15,9 @@ could not use (:class:`MutationRetry`: cut short, no code, edits that do not app
 within ``roles.retries.execution``. A service failure after its retries (``LLMError``) rejects
 the candidate (``llm.max_consecutive_failures`` in a row stop the run); a reached LLM budget
 (``LLMBudgetExhausted``) stops the run, saved and resumable with a larger budget.
+
+Each request carries the feedback role's latest lessons (``lessons`` in the run state, written
+by the ``feedback`` node after each round), which an LLM mutation role shows in its prompts.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         }
         for vetoed in record.get("vetoed", []):  # a gate's veto asks for a different edit
             seen.setdefault(vetoed, "an attempt a gate vetoed")
-        request = _request(ctx, cid, record, candidates)
+        request = _request(ctx, cid, record, candidates, lessons=state.get("lessons"))
         result: MutationResult | None = None
         error, crashed, retry, duplicates, tokens = None, None, None, 0, 0
         given = (
@@ -181,7 +184,9 @@ def _source_text(idea: Any) -> str | None:
     return ", ".join(parts) or None
 
 
-def _request(ctx: RunContext, cid: str, record: dict[str, Any], candidates: dict[str, Any]) -> MutationRequest:
+def _request(
+    ctx: RunContext, cid: str, record: dict[str, Any], candidates: dict[str, Any], lessons: str | None = None
+) -> MutationRequest:
     idea = _idea(ctx, record["idea"])
     idea_title = idea.title if idea else None
     parent = record["parent"]
@@ -209,4 +214,5 @@ def _request(ctx: RunContext, cid: str, record: dict[str, Any], candidates: dict
         previous_source=ctx.store.read_text(cid, "model.py") if record["attempt"] else None,
         feedback=[ReviewNote.model_validate(note) for note in record["feedback"]],
         seed=ctx.settings.search.seed,
+        lessons=lessons,
     )
