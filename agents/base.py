@@ -184,6 +184,18 @@ class FeedbackRole(Role):
         """
         raise NotImplementedError
 
+    def lessons(self, round: int, stats: FeedbackStats, outcomes: list[Outcome], previous: str | None) -> str | None:
+        """Short Markdown lessons after round ``round``, or ``None`` for none (the default: built-in).
+
+        Called by the ``feedback`` node after :meth:`update`, with the statistics it returned,
+        the same ``outcomes`` and the previous round's lessons (``None`` before the first).
+        The graph writes the text to ``lessons/round-NN.md`` and ``lessons.md`` and shows it in
+        the mutation role's next prompts (``MutationRequest.lessons``); it never changes the
+        statistics, which alone steer idea sampling. ``None`` keeps the previous lessons.
+        May raise ``agents.llm.LLMError`` (the graph keeps the previous lessons and goes on).
+        """
+        return None
+
 
 PARTS: dict[str, type[Role]] = {
     "extractor": ExtractorRole,

@@ -548,6 +548,7 @@ class MutationAgent(MutationRole):
             "last_note": request.feedback[-1] if request.feedback else None,
             "iter_step": request.iter_step,
             "analysis": request.analysis,
+            "lessons": request.lessons.strip() if request.lessons and request.lessons.strip() else None,
         }
 
     def _messages(self, template: str, variables: dict[str, Any], mode: str) -> list[dict[str, str]]:
@@ -590,6 +591,11 @@ def _shorten(variables: dict[str, Any], step: int) -> bool:
         if entries:
             variables[key] = entries[:-1]
             return True
+    lessons = variables.get("lessons")
+    if isinstance(lessons, str) and lessons:  # then the lessons, last lines first, half at a time
+        lines = lessons.splitlines()
+        variables["lessons"] = "\n".join(lines[: len(lines) // 2]).strip() or None
+        return True
     for key, size in (
         ("idea_evidence", 300),
         ("idea_description", 500),

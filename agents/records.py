@@ -150,6 +150,9 @@ class MutationRequest(Record):
     related_ideas: list[RelatedIdea] = Field(
         default_factory=list, description="iterative: other ideas of the same sub-category and main category"
     )
+    lessons: str | None = Field(
+        default=None, description="the feedback role's latest lessons (Markdown), None when it wrote none"
+    )
 
 
 class MutationResult(Record):
@@ -231,6 +234,10 @@ class Outcome(Record):
     vetoed: bool = Field(default=False, description="rejected by a gate's judgement (kind 'review'), not by a failure")
     val_acc: float | None = Field(default=None, description="validation accuracy in [0, 1]")
     parent_val_acc: float | None = None
+    idea_title: str | None = Field(default=None, description="the idea's title from the bank")
+    params: int | None = Field(default=None, description="measured parameters (None when never measured)")
+    flops: int | None = Field(default=None, description="measured MACs per image (None when never measured)")
+    reason: str | None = Field(default=None, description="why it was rejected or failed (None when trained)")
 
 
 class IdeaStats(Record):

@@ -102,7 +102,8 @@ class RunState(TypedDict, total=False):
     consecutive_rejections: int
     consecutive_role_errors: int
     consecutive_llm_failures: int
-    consecutive_llm_failures: int
+    lessons: str | None  # the feedback role's latest lessons (Markdown; absent or None: none yet)
+    lessons_round: int | None  # the round those lessons were made after
     status: str  # running, finished, stopped
     stop_reason: str | None
 

@@ -170,6 +170,11 @@ def test_each_template_renders_with_realistic_inputs():
         params=500_000,
         flops=70_000_000,
         weighted_layers=33,
+        lessons="## Helped\n- large kernels (+1.2 points in 0003)",
+        round=2,
+        outcomes=['0003 (fair_idea, idea "Large kernels"): trained, val acc 91.00% vs parent 89.80% (+1.20 points)'],
+        sub_categories=["operation.spatial_mixing.large_kernel_conv: tried 1, improved 1, failed 0, vetoed 0"],
+        previous="## Hurt\n- attention over budget",
     )  # fmt: skip
     for name in prompt_names():
         text = render(name, **variables)

@@ -15,6 +15,9 @@ could not use (:class:`MutationRetry`: cut short, no code, edits that do not app
 within ``roles.retries.execution``. A service failure after its retries (``LLMError``) rejects
 the candidate (``llm.max_consecutive_failures`` in a row stop the run); a reached LLM budget
 (``LLMBudgetExhausted``) stops the run, saved and resumable with a larger budget.
+
+Each request carries the feedback role's latest lessons (``lessons`` in the run state, written
+by the ``feedback`` node after each round), which an LLM mutation role shows in its prompts.
 """
 
 from __future__ import annotations
@@ -307,6 +310,7 @@ def _request(
         previous_source=ctx.store.read_text(cid, "model.py") if record["attempt"] else None,
         feedback=[ReviewNote.model_validate(note) for note in record["feedback"]],
         seed=ctx.settings.search.seed,
+        lessons=state.get("lessons"),
     )
     if record["mutation_type"] == "iterative" and ctx.roles.mutation.uses_llm:
         step = record.get("iter_step") or 1
