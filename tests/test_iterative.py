@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from agents.records import HistoryEntry, RelatedIdea, ReviewNote
@@ -104,3 +107,64 @@ def test_without_an_llm_the_built_in_stand_in_makes_both_edits_at_once():
     role = MutationAgent(RoleContext(settings=settings, llm=None, space=SPACE))
     result = role.mutate(request("iterative"))
     assert result.step is None and result.mode == "builtin" and " + " in result.transformation
+
+
+# -- a whole run against the scripted OpenAI-compatible server ------------------------------------
+
+
+def _iterative_server_reply(body: dict):
+    import json as _json
+
+    from tests.llm_server import answer as _answer
+
+    text = _json.dumps(body["messages"])
+    small = (Path(__file__).parent / "llm_scenario" / "small_se.py").read_text()
+    if "Reply with the word OK" in text:
+        return _answer("OK")
+    if "analyse the search so far" in text:
+        return _answer("- The seed is the only trained network: apply the idea lightly.\n- Avoid widening.")
+    if "step 2 of 2" in text:
+        return _answer(f"```python\n{small.replace('64', '56')}```")
+    return _answer(f"```python\n{small.replace('64', '48')}```")
+
+
+@pytest.mark.allow_hosts(["127.0.0.1"])
+@pytest.mark.timeout(600)
+def test_an_iterative_run_keeps_the_analysis_verifies_step_1_only_and_trains_step_2(tmp_path):
+    from tests.conftest import read_summary, read_trace, run_cli
+    from tests.llm_server import ScriptedLLMServer
+
+    run_dir = tmp_path / "run"
+    env = {
+        "FAIRNAD_SEARCH__MUTATION_MIX__FAIR_IDEA": "0",
+        "FAIRNAD_SEARCH__MUTATION_MIX__PARETO": "0",
+        "FAIRNAD_SEARCH__MUTATION_MIX__ITERATIVE": "1",
+    }
+    with ScriptedLLMServer(_iterative_server_reply) as server:
+        result = run_cli("run", "--run-dir", str(run_dir), "--dataset", "digits", "--epochs", "1", "--budget", "2",
+                         "--llm", "m", "--llm-base-url", server.base_url, "--mutation-mode", "code", "-q",
+                         env=env, timeout=540)  # fmt: skip
+        prompts = [json.dumps(body["messages"]) for body in server.bodies()]
+    assert result.returncode == 0, result.stderr
+    folder = run_dir / "candidates" / "0001"
+    assert "apply the idea lightly" in (folder / "analysis.md").read_text()
+    assert "48" in (folder / "step1.py").read_text() and (folder / "step1-verify.json").is_file()
+    assert json.loads((folder / "step1-verify.json").read_text())["ok"] is True
+    assert "56" in (folder / "model.py").read_text()
+    assert json.loads((folder / "mutation.json").read_text())["iter_step"] == 2
+    # the step-1 prompt carried the analysis; the step-2 prompt showed step 1's file as its parent
+    step1_prompt = next(p for p in prompts if "step 1 of 2" in p)
+    assert "apply the idea lightly" in step1_prompt
+    step2_prompt = next(p for p in prompts if "step 2 of 2" in p)
+    assert "self.features" in step2_prompt and "48" in step2_prompt
+    steps = [(e["role"], e.get("iter_step"), e["decided"]) for e in read_trace(run_dir)
+             if e["event"] == "role_step" and e.get("candidate") == "0001"]  # fmt: skip
+    assert steps[0][:2] == ("mutation", 1) and "verified only" in steps[0][2]
+    assert steps[1][0] == "verifier" and steps[1][2].startswith("approved step 1 of 2")
+    assert steps[2][:2] == ("mutation", 2) and steps[2][2].startswith("refine: ")
+    assert steps[3] == ("verifier", None, "approved")
+    trained = [e for e in read_trace(run_dir) if e["event"] == "tool_call" and e.get("tool") == "train"
+               and e.get("candidate") == "0001" and e.get("phase") == "finished"]  # fmt: skip
+    assert len(trained) == 1, "step 2 was not trained, or step 1 was too"
+    row = next(c for c in read_summary(run_dir)["candidates"] if c["id"] == "0001")
+    assert row["status"] == "trained" and read_summary(run_dir)["counted"] == 2
