@@ -84,7 +84,24 @@ class Role:
     decides: ClassVar[str] = ""
     llm_mode: ClassVar[bool] = False
     """True when the role has an LLM mode: it then gets a chat client (``context.llm``) whenever an
-    LLM is configured; a role without one runs its built-in policy and says so in the run header."""
+    LLM is configured and :meth:`llm_off` does not switch the mode off; a role without one runs its
+    built-in policy and says so in the run header."""
+
+    @classmethod
+    def llm_off(cls, settings: Any) -> str | None:
+        """Why this role's LLM mode is switched off by ``settings`` (a short phrase naming the setting,
+        e.g. ``"LLM review off: verify.llm_review"``), or ``None`` when it is on.
+
+        ``settings`` is the composed :class:`graph.settings.FairNADSettings`. Only asked of roles
+        with ``llm_mode``; the default is ``None`` (on whenever an LLM is configured).
+        """
+        return None
+
+    @classmethod
+    def wants_llm(cls, settings: Any) -> bool:
+        """Whether this role would use a configured LLM under ``settings``: it has an LLM mode and
+        :meth:`llm_off` does not switch it off. Only such a role gets a chat client."""
+        return cls.llm_mode and cls.llm_off(settings) is None
 
     def __init__(self, context: RoleContext) -> None:
         self.context = context
@@ -166,6 +183,18 @@ class FeedbackRole(Role):
         per outcome that counted (for the trace). Must not modify ``stats`` in place.
         """
         raise NotImplementedError
+
+    def lessons(self, round: int, stats: FeedbackStats, outcomes: list[Outcome], previous: str | None) -> str | None:
+        """Short Markdown lessons after round ``round``, or ``None`` for none (the default: built-in).
+
+        Called by the ``feedback`` node after :meth:`update`, with the statistics it returned,
+        the same ``outcomes`` and the previous round's lessons (``None`` before the first).
+        The graph writes the text to ``lessons/round-NN.md`` and ``lessons.md`` and shows it in
+        the mutation role's next prompts (``MutationRequest.lessons``); it never changes the
+        statistics, which alone steer idea sampling. ``None`` keeps the previous lessons.
+        May raise ``agents.llm.LLMError`` (the graph keeps the previous lessons and goes on).
+        """
+        return None
 
 
 PARTS: dict[str, type[Role]] = {

@@ -2,7 +2,10 @@
 
 One :class:`Ledger` per run is shared by every role's :class:`LLMClient`. Each call is one
 :class:`Exchange` (prompt, answer, usage, latency, method, error), appended to the ledger;
-the graph drains the ledger and writes the exchanges as ``candidates/<id>/llm/NN-<role>.json``.
+the graph drains the ledger and writes the exchanges as ``candidates/<id>/llm/NN-<role>.json``;
+a call that belongs to a round rather than a candidate (the feedback role's lessons) has the
+key :func:`round_key` (``round-NN``) in place of a candidate id and is kept as
+``lessons/llm/NN-<role>.json``.
 
 Calls and their tries
     The chat model is built with ``max_retries=0``: this module retries, so that a 429's
@@ -101,6 +104,8 @@ __all__ = [
     "Ledger",
     "Message",
     "Recordings",
+    "is_round_key",
+    "round_key",
     "Reply",
     "estimate_tokens",
     "make_chat_model",
@@ -139,6 +144,19 @@ _DETAIL_CHARS = 300
 """A server's error text is kept to this many characters, on one line (tracebacks and dumps cut)."""
 
 
+ROUND_KEY_PREFIX = "round-"
+
+
+def round_key(round: int) -> str:
+    """The exchange key (in place of a candidate id) of a call that belongs to round ``round``: ``round-NN``."""
+    return f"{ROUND_KEY_PREFIX}{round:02d}"
+
+
+def is_round_key(candidate: str) -> bool:
+    """Whether an exchange's ``candidate`` is a round's key (:func:`round_key`), not a candidate id."""
+    return candidate.startswith(ROUND_KEY_PREFIX)
+
+
 def estimate_tokens(text: str) -> int:
     """Estimated tokens of ``text``: ``ceil(len(text) / 3.5)`` (0 for an empty text)."""
     return math.ceil(len(text) / CHARS_PER_TOKEN)
@@ -174,7 +192,8 @@ class LLMProbeError(LLMError):
 # -- records --------------------------------------------------------------------------------------
 @dataclass
 class Exchange:
-    """One call to the LLM (or answered from a recording), as stored in ``candidates/<id>/llm/``.
+    """One call to the LLM (or answered from a recording), as stored in ``candidates/<id>/llm/``
+    (``lessons/llm/`` for a round's call: ``candidate`` is then :func:`round_key`'s ``round-NN``).
 
     ``answer`` is the raw reply (``<think>`` blocks kept), or, for a tool call, the call's
     arguments as JSON text. ``parsed`` is the JSON object a structured call pulled out of it
@@ -247,12 +266,13 @@ class Recordings:
 
     @classmethod
     def from_run_dir(cls, run_dir: Path) -> Recordings:
-        """The exchanges stored under ``run_dir/candidates/*/llm/*.json``.
+        """The exchanges stored under ``run_dir/candidates/*/llm/*.json`` and ``run_dir/lessons/llm/*.json``.
 
         Raises ``ValueError`` naming the file when one is not an exchange.
         """
         exchanges = []
-        for path in sorted(Path(run_dir).glob("candidates/*/llm/*.json")):
+        root = Path(run_dir)
+        for path in [*sorted(root.glob("candidates/*/llm/*.json")), *sorted(root.glob("lessons/llm/*.json"))]:
             try:
                 exchanges.append(Exchange.from_json(json.loads(path.read_text(encoding="utf-8"))))
             except (ValueError, TypeError) as exc:
@@ -358,11 +378,22 @@ class Ledger:
                 self._count(exchange)
                 self._counted.add(exchange.key)
 
-    def drain(self) -> list[Exchange]:
-        """The exchanges appended since the last drain, in order (the graph writes them)."""
+    def drain(self, candidate: str | None = None) -> list[Exchange]:
+        """The exchanges appended since the last drain, in order (the graph writes them); only
+        ``candidate``'s when given (calls of a round run concurrently), the others stay."""
         with self._lock:
-            new, self._new = self._new, []
+            if candidate is None:
+                new, self._new = self._new, []
+            else:
+                new = [e for e in self._new if e.candidate == candidate]
+                self._new = [e for e in self._new if e.candidate != candidate]
             return new
+
+    @property
+    def budgeted(self) -> bool:
+        """Whether any LLM budget is set (``max_llm_calls``, ``max_tokens``, ``max_cost_usd``)."""
+        s = self.settings
+        return s.max_llm_calls is not None or s.max_tokens is not None or s.max_cost_usd is not None
 
     def note_failure(self) -> None:
         """A step raised :class:`LLMError` (budget aside): one more consecutive failure."""

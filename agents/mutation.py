@@ -7,8 +7,8 @@ Writes: a new ``model.py`` source, its spec when it has one, and the mode that m
 graph stores them).
 Decides: how the request is realised: ``apply_idea`` for ``fair_idea``; a deeper or wider step
 for ``pareto_scale_up``; a hyperparameter change that keeps depth and width for
-``pareto_tune``; the idea plus a second refinement for ``iterative``; a downscale whenever the
-result is over budget or a gate said so.
+``pareto_tune``; the idea plus a second refinement for ``iterative`` (with an LLM, in two steps:
+see below); a downscale whenever the result is over budget or a gate said so.
 
 **Built-in policy** (no LLM, ``context.llm is None``): the edits of the configured search
 space (``search.space``, :mod:`fairnad_tools.spaces`); for the ``open`` space, typed
@@ -32,6 +32,15 @@ transformations of the architecture spec rendered to PyTorch source. After a vet
   A retry of a code-only attempt stays **diff** (its code is repaired).
 
 The ``seed`` type always runs the built-in policy (the seed comes from the space).
+
+**Iterative mutation** (the method's third type) with an LLM runs in two steps
+(``request.iter_step``, driven by the graph): step 1 asks for a short analysis of the history
+(the best trained candidates and a few poor ones, with ideas, accuracy, parameters and MACs)
+and of related ideas from the bank (``iterative_analysis.md.j2``; kept as ``analysis.md``),
+then applies the idea in the resolved mode; that result is verified only. Step 2 makes one
+small refinement of the verified step 1 (spec mode: a menu of hyperparameter, insert or swap
+edits of it), which is trained and counted. Without an LLM the built-in stand-in applies the
+idea and a second edit at once.
 
 **Repair** (the last review in ``request.feedback`` decides): ``execution``: the verifier's
 message, the failing line and the rejected source go back to the LLM for a fix; ``budget``:
@@ -88,7 +97,9 @@ DEFAULT_CONTEXT_TOKENS = 8192
 DEFAULT_ANSWER_TOKENS = 2048
 PARETO_TYPES = frozenset({"pareto_scale_up", "pareto_tune", "random_edit"})
 IDEA_TYPES = frozenset({"fair_idea", "iterative"})
-RETRY_CODES = frozenset({"truncated", "no_code", "edits_do_not_apply", "bad_choice"})
+RETRY_CODES = frozenset({"truncated", "no_code", "edits_do_not_apply", "bad_choice", "no_analysis"})
+ANALYSIS_TOKENS = 400
+"""The longest analysis an iterative mutation asks for, in tokens (about 150 words)."""
 """The codes of :class:`MutationRetry` this role raises (a reply that left no checkable file)."""
 _LINE = re.compile(r"\bline (\d+)\b")
 
@@ -192,8 +203,13 @@ class MutationAgent(MutationRole):
                 f"the mutation role needs an LLM client with chat() and structured() (agents.llm.LLMClient), "
                 f"got {type(llm).__name__}"
             )
+        if request.mutation_type == "iterative" and request.iter_step is not None and llm is not None:
+            return self._iterative(request)
+        return self._made(request)
+
+    def _made(self, request: MutationRequest) -> MutationResult:
         realisable = self.space.realisable_sub_categories()
-        mode = resolve_mode(self.mode, request, realisable, uses_llm=llm is not None)
+        mode = resolve_mode(self.mode, request, realisable, uses_llm=self.context.llm is not None)
         if mode == "builtin":
             return self._builtin(request)
         if mode == "spec":
@@ -202,6 +218,51 @@ class MutationAgent(MutationRole):
                 return result
             mode = "diff"  # auto: the space offers no edit for this request; the LLM edits the code
         return self._code(request, mode)
+
+    # -- iterative mutation (with an LLM) ---------------------------------------------------------
+
+    def _iterative(self, request: MutationRequest) -> MutationResult:
+        """The method's iterative mutation in two steps (``request.iter_step``).
+
+        Step 1: an analysis of the history and related ideas (one chat call, kept by the graph as
+        ``analysis.md``; a retry reuses it), then the idea applied to the parent in the resolved
+        mode; the result is marked ``step=1`` (the graph verifies it only). Step 2: one small
+        refinement of the verified step 1 (``request.step1_source`` / ``step1_spec``), trained
+        and counted. Raises as :meth:`mutate`.
+        """
+        if request.iter_step == 2:
+            if request.step1_source is None:
+                raise MutationFailed(f"iterative step 2 of {request.candidate_id}: step 1's model.py is missing")
+            derived = request.model_copy(
+                update={"parent_spec": request.step1_spec, "parent_source": request.step1_source}
+            )
+            result = self._made(derived)
+            return result.model_copy(update={"transformation": f"refine: {result.transformation}", "step": 2})
+        analysis, written = request.analysis, None
+        if not analysis:
+            analysis = written = self._analyse(request)
+        result = self._made(request.model_copy(update={"analysis": analysis}))
+        return result.model_copy(update={"step": 1, "analysis": written})
+
+    def _analyse(self, request: MutationRequest) -> str:
+        """One chat call: a short analysis of similar and opposite ideas in the history (plain text)."""
+        variables = self._variables(request)
+        variables.update(
+            history=[h.model_dump() for h in request.history],
+            related_ideas=[r.model_dump() for r in request.related_ideas],
+        )
+        messages = self._messages("iterative_analysis.md.j2", variables, "analysis")
+        reply = self.context.llm.chat(
+            messages,
+            candidate=request.candidate_id,
+            attempt=request.attempt,
+            purpose="mutation.analysis",
+            max_tokens=ANALYSIS_TOKENS,
+        )
+        text = reply.text.strip()
+        if not text:
+            raise MutationRetry("no_analysis", "the analysis was empty; write the short analysis asked for")
+        return text
 
     # -- built-in policy --------------------------------------------------------------------------
 
@@ -245,13 +306,16 @@ class MutationAgent(MutationRole):
             )
         parent = space.load(request.parent_spec)
         kind = request.mutation_type
-        if kind in ("fair_idea", "iterative"):
+        if kind == "iterative" and request.iter_step == 2:  # refine the verified step 1 (the parent here)
+            kinds = [k for k in ("hyperparameter", "insert", "swap") if k in space.edit_kinds] or None
+            arch, how = space.random_edit(parent, rng, kinds)
+        elif kind in ("fair_idea", "iterative"):
             if not request.sub_category:
                 raise MutationFailed(f"{kind} needs an idea with a sub-category")
             arch, how = space.apply_idea(parent, request.sub_category, rng)
             if request.idea:
                 how = f"{how} [idea {request.idea}]"
-            if kind == "iterative":  # a second refinement on another attribute
+            if kind == "iterative" and request.iter_step is None:  # built-in: a second refinement at once
                 kinds = [k for k in ("hyperparameter", "insert", "swap") if k in space.edit_kinds] or None
                 arch, second = space.random_edit(arch, rng, kinds)
                 how = f"{how} + {second}"
@@ -482,6 +546,9 @@ class MutationAgent(MutationRole):
             "notes": [_note_text(n) for n in request.feedback[:-1]]
             + [f"duplicate: {text}; make a different change" for text in request.duplicates],
             "last_note": request.feedback[-1] if request.feedback else None,
+            "iter_step": request.iter_step,
+            "analysis": request.analysis,
+            "lessons": request.lessons.strip() if request.lessons and request.lessons.strip() else None,
         }
 
     def _messages(self, template: str, variables: dict[str, Any], mode: str) -> list[dict[str, str]]:
@@ -519,7 +586,23 @@ def _shorten(variables: dict[str, Any], step: int) -> bool:
     if notes:
         variables["notes"] = notes[1:]  # the oldest review goes first
         return True
-    for key, size in (("idea_evidence", 300), ("idea_description", 500), ("message", 800), ("idea_evidence", 0)):
+    for key in ("related_ideas", "history"):  # iterative: the least related idea, then the poorest entry
+        entries = variables.get(key) or []
+        if entries:
+            variables[key] = entries[:-1]
+            return True
+    lessons = variables.get("lessons")
+    if isinstance(lessons, str) and lessons:  # then the lessons, last lines first, half at a time
+        lines = lessons.splitlines()
+        variables["lessons"] = "\n".join(lines[: len(lines) // 2]).strip() or None
+        return True
+    for key, size in (
+        ("idea_evidence", 300),
+        ("idea_description", 500),
+        ("analysis", 600),
+        ("message", 800),
+        ("idea_evidence", 0),
+    ):
         value = variables.get(key)
         if isinstance(value, str) and len(value) > size:
             variables[key] = (value[:size].rstrip() + " ...") if size else None

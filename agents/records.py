@@ -31,7 +31,7 @@ keeping depth and width. ``iterative``: the best parent, its best idea, then a s
 refinement. ``random_edit``: one random edit of any kind (baseline strategies)."""
 MUTATION_TYPES: frozenset[str] = frozenset(get_args(MutationType))
 
-CandidateStatus = Literal["planned", "proposed", "retry", "approved", "trained", "failed", "rejected"]
+CandidateStatus = Literal["planned", "proposed", "retry", "refine", "approved", "trained", "failed", "rejected"]
 CANDIDATE_STATUSES: frozenset[str] = frozenset(get_args(CandidateStatus))
 
 RepairKind = Literal["ok", "execution", "budget", "structure", "review"]
@@ -75,6 +75,30 @@ class ReviewNote(Record):
     transformation: str | None = Field(default=None, description="the edit that was rejected")
 
 
+class HistoryEntry(Record):
+    """One trained candidate as the iterative mutation is shown it (accuracy as a fraction)."""
+
+    id: str
+    mutation_type: str
+    idea: str | None = None
+    idea_title: str | None = None
+    sub_category: str | None = None
+    transformation: str | None = None
+    val_acc: float | None = None
+    params: int | None = None
+    flops: int | None = Field(default=None, description="MACs per image")
+    poor: bool = Field(default=False, description="one of the poor candidates, shown as a contrast")
+
+
+class RelatedIdea(Record):
+    """An idea of the bank related to the requested one (same sub-category, else same main category)."""
+
+    id: str
+    title: str
+    sub_category: str
+    description: str = ""
+
+
 class MutationRequest(Record):
     """What the mutation role is asked to make (one candidate, one attempt)."""
 
@@ -108,6 +132,27 @@ class MutationRequest(Record):
         description="earlier answers to this request that reproduced an architecture already in the run "
         "(what they did and which candidate they repeat), oldest first",
     )
+    iter_step: int | None = Field(
+        default=None,
+        ge=1,
+        le=2,
+        description="iterative mutation with an LLM: 1 applies the idea (verified only), 2 refines step 1 "
+        "(trained and counted); None otherwise",
+    )
+    step1_spec: dict[str, Any] | None = Field(default=None, description="step 2: the verified step 1's spec")
+    step1_source: str | None = Field(default=None, description="step 2: the verified step 1's model.py")
+    analysis: str | None = Field(
+        default=None, description="iterative: the analysis written at step 1 (analysis.md), for later steps"
+    )
+    history: list[HistoryEntry] = Field(
+        default_factory=list, description="iterative: the best trained candidates, then a few poor ones"
+    )
+    related_ideas: list[RelatedIdea] = Field(
+        default_factory=list, description="iterative: other ideas of the same sub-category and main category"
+    )
+    lessons: str | None = Field(
+        default=None, description="the feedback role's latest lessons (Markdown), None when it wrote none"
+    )
 
 
 class MutationResult(Record):
@@ -120,6 +165,13 @@ class MutationResult(Record):
     mode: Literal["builtin", "code", "diff", "spec"] = Field(
         default="builtin", description="how it was made: the built-in policy, or the LLM's mode"
     )
+    step: int | None = Field(
+        default=None,
+        ge=1,
+        le=2,
+        description="1: the first step of an iterative mutation (verified only, then refined); None: final",
+    )
+    analysis: str | None = Field(default=None, description="iterative: the analysis to keep as analysis.md")
 
 
 class Proposal(Record):
@@ -130,6 +182,8 @@ class Proposal(Record):
     mutation_type: MutationType
     transformation: str
     idea: str | None = None
+    idea_title: str | None = Field(default=None, description="the idea's title from the bank, if it holds the idea")
+    idea_description: str | None = None
     sub_category: str | None = None
     model_path: Path = Field(description="the candidate's model.py (read it, never import it)")
     parent_model_path: Path | None = None
@@ -180,6 +234,10 @@ class Outcome(Record):
     vetoed: bool = Field(default=False, description="rejected by a gate's judgement (kind 'review'), not by a failure")
     val_acc: float | None = Field(default=None, description="validation accuracy in [0, 1]")
     parent_val_acc: float | None = None
+    idea_title: str | None = Field(default=None, description="the idea's title from the bank")
+    params: int | None = Field(default=None, description="measured parameters (None when never measured)")
+    flops: int | None = Field(default=None, description="measured MACs per image (None when never measured)")
+    reason: str | None = Field(default=None, description="why it was rejected or failed (None when trained)")
 
 
 class IdeaStats(Record):

@@ -119,6 +119,13 @@ class LLMSettings(Section):
         default=8192, ge=256, description="context window of the model in tokens (prompt plus answer)"
     )
     max_answer_tokens: int = Field(default=2048, ge=16, description="longest answer in tokens")
+    concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="LLM steps of a round made at once (remote APIs answer in 5-60 s, a local server in minutes); "
+        "candidate ids, files and the trace keep their order; with an LLM budget set, steps go one at a time",
+    )
     max_consecutive_failures: int = Field(
         default=3, ge=1, description="stop the run after this many LLM steps in a row failed after their retries"
     )

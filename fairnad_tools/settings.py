@@ -80,6 +80,11 @@ class VerifySettings(Section):
     timeout_s: float = Field(default=20, gt=0, le=3600, description="wall time per verification")
     memory_mb: int = Field(default=2048, ge=0, description="memory a verification may allocate (MB); 0: no limit")
     min_layers: int = Field(default=3, ge=1, description="fewest weighted layers a model may have")
+    llm_review: bool = Field(
+        default=False,
+        description="after the programmatic checks pass, ask the LLM whether the change realises the requested "
+        "idea (needs an LLM; off by default)",
+    )
 
     def flops_budget(self, input_shape: tuple[int, int, int]) -> int:
         """The FLOPs budget for an input shape: the setting, else the paper's per-resolution one."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from agents.base import ExtractorRole, FeedbackRole, GateRole, MutationRole, Role, RoleContext
@@ -21,7 +22,7 @@ from graph.settings import FairNADSettings
 from graph.store import RunStore
 from graph.strategies import Strategy, get_strategy
 from graph.trace import TraceWriter
-from knowledge.ideas import IdeaBank
+from knowledge.ideas import Idea, IdeaBank
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -65,20 +66,26 @@ def role_classes(settings: FairNADSettings) -> dict[str, type[Role]]:
 
 def llm_roles(settings: FairNADSettings) -> dict[str, str]:
     """How each configured role runs: ``"llm"`` (it has an LLM mode and an LLM is configured),
-    ``"builtin"`` (no LLM configured) or ``"builtin: no LLM mode"`` (an LLM is configured but the
-    role has no LLM mode yet), keyed like :func:`role_classes`."""
+    ``"builtin"`` (no LLM configured), ``"builtin: no LLM mode"`` (an LLM is configured but the
+    role has no LLM mode yet) or ``"builtin: <why>"`` (an LLM is configured but a setting switches
+    the role's LLM mode off, :meth:`agents.base.Role.llm_off`: ``"builtin: LLM review off:
+    verify.llm_review"``), keyed like :func:`role_classes`."""
     configured = settings.llm.provider != "none"
     result = {}
     for key, cls in role_classes(settings).items():
         if not configured:
             result[key] = "builtin"
+        elif not cls.llm_mode:
+            result[key] = "builtin: no LLM mode"
+        elif cls.wants_llm(settings):
+            result[key] = "llm"
         else:
-            result[key] = "llm" if cls.llm_mode else "builtin: no LLM mode"
+            result[key] = f"builtin: {cls.llm_off(settings) or 'LLM mode off'}"
     return result
 
 
 def describe_roles(settings: FairNADSettings) -> list[str]:
-    """One line per role for the run header: its name, and the LLM (model, endpoint) or built-in."""
+    """One line per role for the run header: its name, and the LLM (model, endpoint) or built-in (and why)."""
     lines = []
     classes = role_classes(settings)
     for key, how in llm_roles(settings).items():
@@ -90,22 +97,25 @@ def describe_roles(settings: FairNADSettings) -> list[str]:
             lines.append(f"{label}: LLM {llm.model} at {where}")
         elif how == "builtin":
             lines.append(f"{label}: built-in (no LLM configured)")
-        else:
+        elif how == "builtin: no LLM mode":
             lines.append(f"{label}: built-in (this role has no LLM mode; the configured LLM is not used by it)")
+        else:
+            lines.append(f"{label}: built-in ({how.removeprefix('builtin: ')})")
     return lines
 
 
 def make_roles(settings: FairNADSettings, space: SearchSpace | None = None, ledger: Ledger | None = None) -> Roles:
     """Instantiate the configured roles (``[roles]``), each checked against its part's base class.
 
-    A role with an LLM mode gets its own chat client (``[llm.roles.<key>]`` overrides) sharing
-    ``ledger`` (the run's LLM accounting); without a ledger (start-up checks) no client is made.
+    A role that wants the LLM (:meth:`agents.base.Role.wants_llm`: an LLM mode not switched off
+    by a setting) gets its own chat client (``[llm.roles.<key>]`` overrides) sharing ``ledger``
+    (the run's LLM accounting); without a ledger (start-up checks) no client is made.
     Raises :class:`RoleRegistryError` as :func:`role_classes`.
     """
     instances: dict[str, Any] = {}
     for key, cls in role_classes(settings).items():
         client = None
-        if ledger is not None and cls.llm_mode:
+        if ledger is not None and cls.wants_llm(settings):
             client = make_client(settings.llm.for_role(key), key, ledger)
         context = RoleContext(settings=settings, llm=client, seed=settings.search.seed, space=space)
         instances[key] = cls(context)
@@ -210,30 +220,46 @@ class RunContext:
             self._bank = load_bank()
         return self._bank
 
+    def idea(self, idea_id: str | None) -> Idea | None:
+        """The bank's idea ``idea_id``; ``None`` for no id or an id the bank does not hold."""
+        if not idea_id:
+            return None
+        try:
+            return self.bank().get(idea_id)
+        except KeyError:
+            return None
+
     def report(self, **fields: Any) -> None:
         """Pass progress fields to the command line's progress display, if any."""
         if self.progress is not None:
             self.progress(fields)
 
 
-def record_llm_calls(ctx: RunContext) -> int:
-    """Keep the LLM exchanges made since the last call, one file each, and trace them.
+def keep_llm_calls(ctx: RunContext, candidate: str | None = None) -> list[tuple[Any, Path]]:
+    """Write the LLM exchanges made since the last call (``candidate``'s only, when given), one
+    file each; returns them with their files, for :func:`trace_llm_calls`.
 
     The files are the record of tokens and cost: ``summary.json`` sums them per candidate and
     per role (:meth:`graph.store.RunStore.llm_usage`), so a crash never loses or double-counts
     a call. An exchange answered from this run's own recording (a resumed run repeating a
-    finished call) is already on disk, so it is not written again. Returns the tokens (in plus
-    out) of the exchanges written, for the role step's ``tokens`` field.
+    finished call) is already on disk, so it is not written again.
     """
     if ctx.ledger is None:
-        return 0
-    tokens = 0
-    for exchange in ctx.ledger.drain():
+        return []
+    kept = []
+    for exchange in ctx.ledger.drain(candidate):
         if exchange.key in ctx.ledger.kept:  # answered from this run's own file: already kept and counted
             continue
         ctx.ledger.kept.add(exchange.key)
+        kept.append((exchange, ctx.store.write_exchange(exchange.candidate, exchange.role, exchange.to_json())))
+    return kept
+
+
+def trace_llm_calls(ctx: RunContext, kept: list[tuple[Any, Path]]) -> int:
+    """One ``llm_call`` trace event per kept exchange, in order; returns their tokens (in plus out)."""
+    tokens = 0
+    for exchange, path in kept:
         tokens += exchange.tokens_in + exchange.tokens_out
-        path = ctx.store.write_exchange(exchange.candidate, exchange.role, exchange.to_json())
         ctx.tracer.emit(
             "llm_call",
             role=exchange.role,
@@ -250,6 +276,12 @@ def record_llm_calls(ctx: RunContext) -> int:
             seconds=exchange.latency_s,
         )
     return tokens
+
+
+def record_llm_calls(ctx: RunContext, candidate: str | None = None) -> int:
+    """Keep and trace the LLM exchanges made since the last call (:func:`keep_llm_calls`, then
+    :func:`trace_llm_calls`); returns their tokens (in plus out), for the role step's ``tokens``."""
+    return trace_llm_calls(ctx, keep_llm_calls(ctx, candidate))
 
 
 class Timer:

@@ -2,7 +2,9 @@
 
 Candidate statuses move forward only:
 ``planned`` -> ``proposed`` -> (``retry`` -> ``proposed``)* -> ``approved`` -> ``trained`` | ``failed``,
-or -> ``rejected`` when the mutation role or a gate gives up.
+or -> ``rejected`` when the mutation role or a gate gives up. An iterative mutation made by an LLM
+passes the gates twice: its first step, once approved, goes ``refine`` -> ``proposed`` (step 2) and
+only step 2 is trained.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class CandidateRecord(TypedDict):
     mode: str | None  # how the mutation role made it: builtin, code, diff, spec (agents.records.MutationResult)
     llm_error: bool  # rejected because the LLM service failed (counts toward llm.max_consecutive_failures)
     not_made: bool  # never made: the run stopped first (an LLM budget reached, a replay's recording ended)
+    iter_step: int | None  # iterative mutation with an LLM: 1 or 2 (agents.records.MutationRequest.iter_step)
 
 
 def new_record(
@@ -74,6 +77,7 @@ def new_record(
         mode=None,
         llm_error=False,
         not_made=False,
+        iter_step=None,
     )
 
 
@@ -98,7 +102,8 @@ class RunState(TypedDict, total=False):
     consecutive_rejections: int
     consecutive_role_errors: int
     consecutive_llm_failures: int
-    consecutive_llm_failures: int
+    lessons: str | None  # the feedback role's latest lessons (Markdown; absent or None: none yet)
+    lessons_round: int | None  # the round those lessons were made after
     status: str  # running, finished, stopped
     stop_reason: str | None
 

@@ -7,7 +7,11 @@ Layout::
       settings.toml        the resolved settings the run uses (resume reads them)
       checkpoints.sqlite   LangGraph SqliteSaver checkpoints
       knowledge/           the run's idea bank (bank.json: template and ideas) and its Chroma index
-      candidates/<id>/     model.py, spec.json, mutation.json, verify.json, metrics.json, train.log
+      candidates/<id>/     model.py, spec.json, mutation.json, verify.json, metrics.json, train.log;
+                           llm/NN-<role>.json: the candidate's LLM exchanges
+      lessons/             round-NN.md: the feedback role's lessons after round NN (LLM mode only);
+                           llm/NN-<role>.json: the LLM exchanges of rounds (not of one candidate)
+      lessons.md           the latest lessons, under a header naming their round
       trace.jsonl          one event per line
       summary.json         candidates, Pareto front, best
 
@@ -24,6 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from agents.llm import is_round_key
 from fairnad_tools.io import atomic_write_json, atomic_write_text, read_json, read_python_source
 from graph.pareto import pareto_front
 from graph.state import FINAL_STATUSES, RunState, counted, trained
@@ -90,7 +95,7 @@ class RunStore:
         # absolute: workers run in the candidate folder, so relative paths would break there
         self.root = Path(root).expanduser().absolute()
         self._lock_fd: int | None = None
-        self._usage_seen: dict[Path, tuple[str, str, int, int, bool, Any, bool]] = {}
+        self._usage_seen: dict[Path, tuple[str | None, str, int, int, bool, Any, bool]] = {}
 
     # -- paths -------------------------------------------------------------------------
     @property
@@ -121,6 +126,16 @@ class RunStore:
     def bank_file(self) -> Path:
         """The run's idea bank: written once by a new run, read by a resumed one."""
         return self.knowledge_dir / "bank.json"
+
+    @property
+    def lessons_dir(self) -> Path:
+        """The feedback role's lessons, one file per round, and the LLM exchanges of rounds (``llm/``)."""
+        return self.root / "lessons"
+
+    @property
+    def lessons_file(self) -> Path:
+        """The latest lessons (what the mutation role is shown next)."""
+        return self.root / "lessons.md"
 
     def candidate_dir(self, cid: str) -> Path:
         return self.root / "candidates" / cid
@@ -252,9 +267,15 @@ class RunStore:
         return read_json(path) if path.is_file() else None
 
     # -- LLM exchanges -----------------------------------------------------------------
+    def exchange_dir(self, cid: str) -> Path:
+        """Where the LLM exchanges keyed ``cid`` are kept: ``candidates/<cid>/llm``, or ``lessons/llm``
+        for a round's key (``round-NN``, :func:`agents.llm.round_key`)."""
+        return self.lessons_dir / "llm" if is_round_key(cid) else self.candidate_dir(cid) / "llm"
+
     def write_exchange(self, cid: str, role: str, data: dict[str, Any]) -> Path:
-        """Keep one LLM exchange as ``candidates/<cid>/llm/NN-<role>.json`` (NN: 01, 02, ... in call order)."""
-        folder = self.candidate_dir(cid) / "llm"
+        """Keep one LLM exchange as ``candidates/<cid>/llm/NN-<role>.json`` (NN: 01, 02, ... in call order);
+        a round's exchange (``cid`` ``round-NN``) as ``lessons/llm/NN-<role>.json``."""
+        folder = self.exchange_dir(cid)
         folder.mkdir(parents=True, exist_ok=True)
         number = len(list(folder.glob("[0-9]*-*.json"))) + 1
         return atomic_write_json(folder / f"{number:02d}-{role}.json", data)
@@ -262,9 +283,12 @@ class RunStore:
     def llm_usage(self) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, Any]]]:
         """LLM usage from the stored exchanges: per candidate (``llm_calls``, ``tokens_in``,
         ``tokens_out``) and per role (those plus ``tokens_estimated`` and ``cost_usd``, ``None``
-        when a price is unknown). Files already read are remembered, so this stays cheap."""
+        when a price is unknown). The exchanges of rounds (``lessons/llm/``) count in the per-role
+        usage only. Files already read are remembered, so this stays cheap."""
         root = self.root / "candidates"
-        for path in sorted(root.glob("*/llm/[0-9]*-*.json")) if root.is_dir() else []:
+        paths = sorted(root.glob("*/llm/[0-9]*-*.json")) if root.is_dir() else []
+        paths += sorted((self.lessons_dir / "llm").glob("[0-9]*-*.json"))
+        for path in paths:
             if path in self._usage_seen:
                 continue
             try:
@@ -272,7 +296,7 @@ class RunStore:
             except (OSError, ValueError):
                 continue  # a damaged file counts nothing; fairnad trace --llm shows it
             self._usage_seen[path] = (
-                path.parent.parent.name,
+                path.parent.parent.name if path.parent.parent.parent == root else None,
                 str(data.get("role") or path.stem.split("-", 1)[-1]),
                 int(data.get("tokens_in") or 0),
                 int(data.get("tokens_out") or 0),
@@ -283,10 +307,11 @@ class RunStore:
         by_candidate: dict[str, dict[str, int]] = {}
         by_role: dict[str, dict[str, Any]] = {}
         for cid, role, tokens_in, tokens_out, estimated, cost, replayed in self._usage_seen.values():
-            row = by_candidate.setdefault(cid, {"llm_calls": 0, "tokens_in": 0, "tokens_out": 0})
-            row["llm_calls"] += 1
-            row["tokens_in"] += tokens_in
-            row["tokens_out"] += tokens_out
+            if cid is not None:
+                row = by_candidate.setdefault(cid, {"llm_calls": 0, "tokens_in": 0, "tokens_out": 0})
+                row["llm_calls"] += 1
+                row["tokens_in"] += tokens_in
+                row["tokens_out"] += tokens_out
             totals = by_role.setdefault(
                 role,
                 {
@@ -314,6 +339,16 @@ class RunStore:
         folder = self.candidate_dir(cid) / "llm"
         files = folder.glob("[0-9]*-*.json") if folder.is_dir() else []
         return sorted(files, key=lambda p: int(p.name.split("-", 1)[0]))
+
+    # -- lessons -----------------------------------------------------------------------
+    def write_lessons(self, round: int, text: str) -> Path:
+        """Keep the feedback role's lessons after round ``round``: ``lessons/round-NN.md`` (kept per
+        round) and ``lessons.md`` (the latest, under a header line naming the round). Returns the
+        round's file."""
+        body = text.strip() + "\n"
+        path = atomic_write_text(self.lessons_dir / f"round-{round:02d}.md", body)
+        atomic_write_text(self.lessons_file, f"# Lessons after round {round}\n\n{body}")
+        return path
 
     # -- idea bank ---------------------------------------------------------------------
     def write_bank(self, bank: IdeaBank) -> Path:

@@ -33,6 +33,8 @@ pytestmark = [pytest.mark.allow_hosts(["127.0.0.1"]), pytest.mark.timeout(1200)]
 
 SCENARIO = Path(__file__).parent / "llm_scenario"
 PROBE = "Reply with the word OK"
+LESSONS_PROMPT = "FairNAD's feedback agent"
+LESSONS = "## Helped\n- squeeze-and-excitation blocks trained well"
 
 
 def fenced(name: str) -> str:
@@ -42,6 +44,7 @@ def fenced(name: str) -> str:
 def scenario() -> list[Response]:
     return [
         answer("OK", match=PROBE, repeat=True),
+        answer(LESSONS, match=LESSONS_PROMPT, repeat=True),  # the feedback agent's lessons after rounds 1 and 2
         # 0001: a busy server, then broken code, then the fix the repair prompt asks for
         error(429, "rate limited", headers={"Retry-After": "1"}),
         error(500, "internal error"),
@@ -96,8 +99,11 @@ def test_scripted_llm_run_finishes_with_repairs_retries_and_tokens(llm_run):
         assert isinstance(rows[cid]["tokens_in"], int) and rows[cid]["tokens_in"] > 0
         assert isinstance(rows[cid]["tokens_out"], int) and rows[cid]["tokens_out"] > 0
     llm = summary["llm"]
-    assert llm["tokens_in"] == sum(c["tokens_in"] for c in summary["candidates"])
-    assert llm["roles"]["mutation"]["tokens_out"] == llm["tokens_out"] > 0
+    mutation, lessons = llm["roles"]["mutation"], llm["roles"]["feedback"]
+    assert mutation["tokens_in"] == sum(c["tokens_in"] for c in summary["candidates"])
+    assert lessons["calls"] == 2  # after rounds 1 and 2; none after the last round
+    assert llm["tokens_out"] == mutation["tokens_out"] + lessons["tokens_out"] and mutation["tokens_out"] > 0
+    assert (run_dir / "lessons.md").read_text().startswith("# Lessons after round 2")
     assert llm["cost_usd"] == "not reported"  # no price for model 'scripted'
 
     steps = [e for e in read_trace(run_dir) if e["event"] == "role_step"]
@@ -178,6 +184,9 @@ def test_killed_llm_run_resumes_without_repeating_finished_calls(tmp_path):
         after = [json.dumps(r["body"]["messages"]) for r in server.requests[before:]]
     summary = read_summary(run_dir)
     assert summary["status"] == "finished" and summary["counted"] == 4
-    # after the resume: the probe, then only 0003's two calls; 0001 and 0002 kept their files
-    assert sum(PROBE not in text for text in after) == 2, after
+    # after the resume: the probe, the lessons after round 2, then only 0003's two calls; 0001 and
+    # 0002 kept their files, and the lessons after round 1 were not asked for again
+    assert sum(PROBE not in text for text in after) == 3, after
+    assert sum(LESSONS_PROMPT in text for text in after) == 1, after
+    assert len(list((run_dir / "lessons/llm").glob("*.json"))) == 2
     assert {cid: len(exchanges(run_dir, cid)) for cid in ("0001", "0002")} == kept

@@ -146,7 +146,7 @@ def test_code_mode_shows_parent_idea_budgets_and_measurements():
             "pareto_tune",
             ["kernel size", "expansion ratio", "attention heads", "channel split", "without changing depth"],
         ),
-        ("iterative", ["two steps", "Shifted-window self-attention", "one more small refinement"]),
+        ("iterative", ["Iterative mutation", "Shifted-window self-attention", "one more small refinement"]),
     ],
 )
 def test_code_mode_states_the_operation_of_each_type(kind, phrases):

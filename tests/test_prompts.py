@@ -156,7 +156,26 @@ def test_each_template_renders_with_realistic_inputs():
         role="critic",
         rejected="idea(a)",
         problem="edit 1: absent",
-    )
+        iter_step=None,
+        analysis="- attention helped twice",
+        history=[
+            dict(id="0003", mutation_type="fair_idea", idea="se-1", idea_title="SE", sub_category="a.b.c",
+                 transformation="idea(se)", val_acc=0.91, params=400_000, flops=12_000_000, poor=False),
+            dict(id="0001", mutation_type="pareto_tune", idea=None, idea_title=None, sub_category=None,
+                 transformation=None, val_acc=None, params=None, flops=None, poor=True),
+        ],
+        related_ideas=[dict(id="eca-1", title="ECA", sub_category="a.b.c", description="1-D conv attention")],
+        transformation="large-kernel depthwise convolution in stage 2",
+        diff="--- parent/model.py\n+++ candidate/model.py\n@@ -1 +1 @@\n-k = 3\n+k = 7",
+        params=500_000,
+        flops=70_000_000,
+        weighted_layers=33,
+        lessons="## Helped\n- large kernels (+1.2 points in 0003)",
+        round=2,
+        outcomes=['0003 (fair_idea, idea "Large kernels"): trained, val acc 91.00% vs parent 89.80% (+1.20 points)'],
+        sub_categories=["operation.spatial_mixing.large_kernel_conv: tried 1, improved 1, failed 0, vetoed 0"],
+        previous="## Hurt\n- attention over budget",
+    )  # fmt: skip
     for name in prompt_names():
         text = render(name, **variables)
         assert text.strip() and "{{" not in text and "{%" not in text, name

@@ -1,4 +1,5 @@
-"""The mutation agent's prompts: Jinja2 files in this folder, rendered by name.
+"""The agents' prompts (the mutation agent's, and the feedback agent's ``feedback_*`` lessons
+prompts): Jinja2 files in this folder, rendered by name.
 
 Each file starts with a Jinja comment listing the variables it takes, its own and those of
 the parts it includes (``{#- variables: a, b, c -#}``); a test holds the list to what the

@@ -39,7 +39,13 @@ def roles(config: ConfigOpt = None) -> None:
         where = "; ".join(places) or "-"
         if cls.llm_mode:
             key = name if kind == "gate" else kind
-            runs = f"LLM {settings.llm.for_role(key).model}" if configured else "built-in (LLM mode: give --llm)"
+            off = cls.llm_off(settings)
+            if not configured:
+                runs = "built-in (LLM mode: give --llm" + (f"; {off})" if off else ")")
+            elif off:
+                runs = f"built-in ({off})"
+            else:
+                runs = f"LLM {settings.llm.for_role(key).model}"
         else:
             runs = "built-in (no LLM mode)" if configured else "built-in"
         table.add_row(name, where, kind, runs, f"{cls.__module__}.{cls.__qualname__}", cls.summary)

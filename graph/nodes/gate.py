@@ -7,6 +7,11 @@ the mutation role with the review, within the retry limit of its kind (``[roles.
 mutation role must come back with a different edit, and the feedback statistics keep the
 veto apart from failures. An unexpected exception in a gate rejects that candidate (the trace
 names the gate and the error) and the run goes on.
+
+A gate with an LLM (the verifier with ``verify.llm_review``) is given the idea's title and
+description from the run's bank (``None`` when the bank does not hold the idea); after each
+review its LLM exchanges are kept as ``candidates/<id>/llm/NN-<gate>.json`` and traced, and
+the role step's ``tokens`` field holds their tokens.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agents.records import Proposal, Review
-from graph.context import RunContext, Timer
+from graph.context import RunContext, Timer, record_llm_calls
 from graph.state import CandidateRecord, RunState
 
 
@@ -36,12 +41,15 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
             if record["status"] != "proposed":
                 continue
             parent = record["parent"]
+            idea = ctx.idea(record["idea"])
             proposal = Proposal(
                 candidate_id=cid,
                 parent_id=parent,
                 mutation_type=record["mutation_type"],
                 transformation=record["transformation"] or "",
                 idea=record["idea"],
+                idea_title=idea.title if idea else None,
+                idea_description=idea.description if idea else None,
                 sub_category=record["sub_category"],
                 model_path=ctx.store.candidate_dir(cid) / "model.py",
                 parent_model_path=ctx.store.candidate_dir(parent) / "model.py" if parent else None,
@@ -65,6 +73,8 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
                         kind="execution",
                         message=f"unexpected error in gate {name!r}: {type(exc).__name__}: {exc}",
                     )
+                finally:
+                    tokens = record_llm_calls(ctx)
             ctx.store.write_json(cid, report_file, review.report or review.model_dump(mode="json"))
             measured = {k: v for k, v in review.measurements.items() if k in ("params", "flops")}
             record.update({k: v for k, v in measured.items() if v is not None})
@@ -75,7 +85,9 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
                 ctx.tracer.emit("role_error", role=name, candidate=cid, message=review.message, traceback=crashed)
             elif review.approved:
                 decided = "approved"
-                if last:
+                if last and record.get("iter_step") == 1:
+                    decided = _refine_next(ctx, cid, record, report_file)
+                elif last:
                     record["status"] = "approved"
             else:
                 decided = send_back(ctx, name, record, code=review.code, kind=review.kind, message=review.message)
@@ -91,13 +103,34 @@ def make_gate(name: str, *, last: bool) -> Callable[[RunState, Runtime[RunContex
                 flops=review.measurements.get("flops"),
                 report=str(ctx.store.candidate_dir(cid) / report_file),
                 seconds=timer.seconds,
-                tokens=None,
+                tokens=tokens or None,
             )
             updates[cid] = record
         return {"candidates": updates}
 
     gate.__name__ = f"gate_{name}"
     return gate
+
+
+def _refine_next(ctx: RunContext, cid: str, record: dict[str, Any], report_file: str) -> str:
+    """An approved first step of an iterative mutation: keep it as ``step1.py`` (with its spec and
+    report) and send the candidate back to ``mutate`` for step 2, as a new attempt (its LLM calls
+    get their own keys) that uses no retry."""
+    folder = ctx.store.candidate_dir(cid)
+    for name, kept in (
+        ("model.py", "step1.py"),
+        ("spec.json", "step1-spec.json"),
+        (report_file, f"step1-{report_file}"),
+    ):
+        source = folder / name
+        if source.is_file():
+            ctx.store.write_text(cid, kept, source.read_text(encoding="utf-8"))
+        else:
+            (folder / kept).unlink(missing_ok=True)
+    record["status"] = "refine"
+    record["attempt"] += 1
+    record["step2_from"] = len(record["feedback"])  # step 2's repairs read only the notes after this
+    return "approved step 1 of 2 (verified only; kept as step1.py): refine it next"
 
 
 def send_back(ctx: RunContext, name: str, record: dict[str, Any], *, code: str, kind: str, message: str) -> str:
@@ -127,6 +160,6 @@ def send_back(ctx: RunContext, name: str, record: dict[str, Any], *, code: str, 
 
 
 def after_gates(state: RunState) -> str:
-    """Back to ``mutate`` while a candidate of the batch waits for a retry, else ``train``."""
-    waiting = any(state["candidates"][cid]["status"] == "retry" for cid in state.get("batch", []))
+    """Back to ``mutate`` while a candidate of the batch waits for a retry or its second step, else ``train``."""
+    waiting = any(state["candidates"][cid]["status"] in ("retry", "refine") for cid in state.get("batch", []))
     return "mutate" if waiting else "train"
