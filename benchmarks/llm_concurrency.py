@@ -4,8 +4,8 @@
 
 Starts the scripted OpenAI-compatible server of the tests (``tests/llm_server.py``) on
 127.0.0.1, answering every chat request after ``--delay`` seconds (a stand-in for a remote
-API's latency) with a small valid model whose width depends on the prompt (so candidates
-differ). Then runs, one after the other, the same search twice: ``fairnad run`` on digits in
+API's latency) with a small valid model whose width and squeeze ratio depend on the prompt
+(so candidates differ). Then runs, one after the other, the same search twice: ``fairnad run`` on digits in
 ``code`` mode with one round of ``--candidates`` fair-idea candidates after the seed
 (``search.mutation_mix`` fair_idea = N, pareto = iterative = 0, ``search.min_rounds`` 1; 1 epoch), with ``llm.concurrency`` 1
 and then 4.
@@ -48,8 +48,10 @@ def scripted(delay: float):
         text = json.dumps(body["messages"])
         if PROBE in text:
             return answer("OK")
-        width = 40 + 4 * (int(hashlib.sha256(text.encode()).hexdigest(), 16) % 24)
-        return answer(f"```python\n{SMALL.replace('64', str(width))}```", delay_s=delay)
+        digest = int(hashlib.sha256(text.encode()).hexdigest(), 16)
+        width, reduction = 40 + digest % 97, (2, 4, 8, 16)[(digest // 97) % 4]  # 388 distinct models
+        source = SMALL.replace("64", str(width)).replace("reduction: int = 4", f"reduction: int = {reduction}")
+        return answer(f"```python\n{source}```", delay_s=delay)
 
     return reply
 

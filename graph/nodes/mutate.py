@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,7 +94,7 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     claimed: dict[str, str] = {}  # structure hash -> the candidate of this batch that made it first
     stopped: str | None = None
     while pending and stopped is None:
-        _run_all(role, pending, workers)
+        _run_all(role, pending, workers, lambda: _discovering(ctx, role))
         again = []
         for job in pending:  # settled in id order, whatever the order the calls finished in
             job.kept.extend(keep_llm_calls(ctx, job.cid))
@@ -158,15 +159,25 @@ def _job(ctx: RunContext, state: RunState, cid: str, record: dict[str, Any], can
     return job
 
 
-def _run_all(role: Any, jobs: list[_Job], workers: int) -> None:
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            _try(role, job)
-            if job.outcome == "stopped":  # the later candidates are not made (not asked)
-                return
+def _discovering(ctx: RunContext, role: Any) -> bool:
+    """Whether the role may still learn which structured-output method the server accepts (its
+    first structured answer settles it for the run): until then candidates are made one at a time,
+    so each candidate's calls (and a replay's) are the same whatever the timing."""
+    ledger = ctx.ledger
+    return ledger is not None and ledger.method is None and str(getattr(role, "mode", "auto")) in ("auto", "spec")
+
+
+def _run_all(role: Any, jobs: list[_Job], workers: int, discovering: Callable[[], bool]) -> None:
+    queue = list(jobs)
+    while queue and (workers <= 1 or len(queue) <= 1 or discovering()):
+        job = queue.pop(0)
+        _try(role, job)
+        if job.outcome == "stopped":  # the later candidates are not made (not asked)
+            return
+    if not queue:
         return
-    with ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="fairnad-mutate") as pool:
-        for future in [pool.submit(_try, role, job) for job in jobs]:
+    with ThreadPoolExecutor(max_workers=min(workers, len(queue)), thread_name_prefix="fairnad-mutate") as pool:
+        for future in [pool.submit(_try, role, job) for job in queue]:
             future.result()
 
 
