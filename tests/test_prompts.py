@@ -189,3 +189,35 @@ def test_history_is_shortened_oldest_first_and_the_parent_never():
     user = llm.calls[0]["messages"][-1]["content"]
     assert CHILD.strip() in user
     assert user.count("execution `forward_error` from verifier (t)") < 6
+
+
+@pytest.mark.parametrize("mode", ["code", "diff", "spec"])
+@pytest.mark.parametrize("step", [1, 2])
+def test_iterative_prompts_with_a_full_history_and_long_lessons_fit_8k(mode, step):
+    from agents.records import HistoryEntry, RelatedIdea
+
+    history = [
+        HistoryEntry(id=f"{i:04d}", mutation_type="fair_idea", idea=f"idea-{i}", idea_title="A long idea title " * 4,
+                     sub_category="operation.attention.windowed_attention", transformation="idea(stage 2: " + "x" * 300,
+                     val_acc=0.9, params=1_400_000, flops=190_000_000, poor=i >= 5)
+        for i in range(7)
+    ]  # fmt: skip
+    related = [RelatedIdea(id=f"r{i}", title="Related idea " * 3, sub_category="a.b.c", description="d" * 240)
+               for i in range(5)]  # fmt: skip
+    extra = dict(iter_step=step, history=history, related_ideas=related, lessons="- a lesson that is long. " * 40)
+    if step == 2:
+        extra.update(step1_source=CHILD, step1_spec=PARENT_SPEC, analysis="- an analysis line. " * 40, attempt=1)
+    answers = [] if step == 2 else ["- " + "analysis " * 100]
+    answers.append({"choice": 1, "reason": "r"} if mode == "spec" else fenced(CHILD))
+    llm = FakeLLM(answers)
+    role, _ = agent(mode)
+    role.context.llm = llm
+    if mode == "spec":
+        role._fit_option = lambda option, note, budget: (option.arch, option.how)
+    role.mutate(_request("iterative", **extra))
+    for call in llm.calls:
+        prompt = sum(estimate_tokens(m["content"]) for m in call["messages"])
+        room = 400 if call["purpose"] == "mutation.analysis" else math.ceil(1.15 * estimate_tokens(PARENT))
+        assert prompt + room <= CONTEXT and prompt <= CONTEXT - 2048, (call["purpose"], prompt)
+    if step == 1:
+        assert "0006 (a poor one)" in llm.shown(0)
