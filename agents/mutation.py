@@ -241,7 +241,11 @@ class MutationAgent(MutationRole):
         analysis, written = request.analysis, None
         if not analysis:
             analysis = written = self._analyse(request)
-        result = self._made(request.model_copy(update={"analysis": analysis}))
+        try:
+            result = self._made(request.model_copy(update={"analysis": analysis}))
+        except MutationRetry as exc:  # the graph keeps the analysis, so the retry does not ask again
+            exc.analysis = written
+            raise
         return result.model_copy(update={"step": 1, "analysis": written})
 
     def _analyse(self, request: MutationRequest) -> str:

@@ -57,12 +57,15 @@ class MutationRetry(RuntimeError):
     """A mutation role's attempt produced nothing checkable (an LLM answer cut short, no code, edits
     that do not apply); the graph records it as an ``execution`` rejection from the mutation role
     and asks again within ``roles.retries.execution``, with the message in the request's feedback.
+    ``analysis`` carries an iterative step 1's analysis written before the attempt failed (the
+    graph keeps it as ``analysis.md``, so the retry does not ask for it again).
     """
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, analysis: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.analysis = analysis
 
 
 class ReviewNote(Record):

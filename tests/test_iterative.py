@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.mutation import MutationRetry
 from agents.records import HistoryEntry, RelatedIdea, ReviewNote
 from tests.test_mutation_agent import CHILD, PARENT, SPACE, agent, fenced, request
 
@@ -68,6 +69,13 @@ def test_a_retry_of_step_1_reuses_the_kept_analysis():
     assert ANALYSIS in llm.shown() and result.step == 1 and result.analysis is None
 
 
+def test_a_step_1_retry_keeps_the_analysis_it_already_paid_for():
+    role, llm = agent("code", ANALYSIS, ("```python\nimport torch\nclass Net(", "length"))
+    with pytest.raises(MutationRetry) as caught:
+        role.mutate(iterative(1))
+    assert caught.value.code == "truncated" and caught.value.analysis == ANALYSIS
+
+
 def test_step_2_refines_the_verified_step_1_and_is_final():
     step1 = CHILD
     refined = step1.replace("act=nn.GELU", "act=nn.SiLU")
@@ -124,6 +132,10 @@ def _iterative_server_reply(body: dict):
     if "analyse the search so far" in text:
         return _answer("- The seed is the only trained network: apply the idea lightly.\n- Avoid widening.")
     if "step 2 of 2" in text:
+        if "over budget" not in text:  # step 2's first try: over the parameter budget
+            return _answer(f"```python\n{(Path(__file__).parent / 'llm_scenario' / 'over_budget.py').read_text()}```")
+        if "its own step 1" not in text:  # its downscale first gives back step 1 itself (a duplicate)
+            return _answer(f"```python\n{small.replace('64', '48')}```")
         return _answer(f"```python\n{small.replace('64', '56')}```")
     return _answer(f"```python\n{small.replace('64', '48')}```")
 
@@ -162,7 +174,10 @@ def test_an_iterative_run_keeps_the_analysis_verifies_step_1_only_and_trains_ste
     assert steps[0][:2] == ("mutation", 1) and "verified only" in steps[0][2]
     assert steps[1][0] == "verifier" and steps[1][2].startswith("approved step 1 of 2")
     assert steps[2][:2] == ("mutation", 2) and steps[2][2].startswith("refine: ")
-    assert steps[3] == ("verifier", None, "approved")
+    assert steps[3][0] == "verifier" and "over_param_budget" in steps[3][2]  # sent back to fit
+    # the downscale repeated step 1: refused as a duplicate of "its own step 1" and asked again
+    assert steps[4][:2] == ("mutation", 2) and "(1 duplicate edits skipped)" in steps[4][2]
+    assert steps[5] == ("verifier", None, "approved")
     trained = [e for e in read_trace(run_dir) if e["event"] == "tool_call" and e.get("tool") == "train"
                and e.get("candidate") == "0001" and e.get("phase") == "finished"]  # fmt: skip
     assert len(trained) == 1, "step 2 was not trained, or step 1 was too"

@@ -129,7 +129,10 @@ def _refine_next(ctx: RunContext, cid: str, record: dict[str, Any], report_file:
             (folder / kept).unlink(missing_ok=True)
     record["status"] = "refine"
     record["attempt"] += 1
-    record["step2_from"] = len(record["feedback"])  # step 2's repairs read only the notes after this
+    record["step2_from"] = len(record["feedback"])
+    record["step1_hash"] = record[
+        "structure_hash"
+    ]  # step 2 may not reproduce it  # step 2's repairs read only the notes after this
     return "approved step 1 of 2 (verified only; kept as step1.py): refine it next"
 
 

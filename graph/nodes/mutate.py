@@ -108,8 +108,8 @@ def mutate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             seen = {**taken, **{h: f"candidate {c}" for h, c in claimed.items() if c != job.cid}}
             for vetoed in job.record.get("vetoed", []):  # a gate's veto asks for a different edit
                 seen.setdefault(vetoed, "an attempt a gate vetoed")
-            if job.request.iter_step == 2 and job.record.get("structure_hash"):
-                seen.setdefault(job.record["structure_hash"], "its own step 1")
+            if job.request.iter_step == 2 and job.record.get("step1_hash"):
+                seen.setdefault(job.record["step1_hash"], "its own step 1")
             if job.result.structure_hash not in seen:
                 claimed[job.result.structure_hash] = job.cid
                 continue
@@ -144,11 +144,12 @@ def _concurrency(ctx: RunContext, role: Any) -> int:
 
 def _job(ctx: RunContext, state: RunState, cid: str, record: dict[str, Any], candidates: dict[str, Any]) -> _Job:
     request = _request(ctx, state, cid, record, candidates)
+    notes = record["feedback"][record.get("step2_from", 0) :] if request.iter_step == 2 else record["feedback"]
     given = (
         f"{record['mutation_type']} of parent {record['parent']} (attempt {record['attempt']})"
         + (f", idea {record['idea']} [{record['sub_category']}]" if record["idea"] else "")
         + (f", step {request.iter_step} of 2" if request.iter_step else "")
-        + (f", after {record['feedback'][-1]['code']}" if record["feedback"] else "")
+        + (f", after {notes[-1]['code']}" if notes else "")
     )
     tries = MAX_LLM_DUPLICATE_TRIES if ctx.roles.mutation.uses_llm else MAX_DUPLICATE_TRIES
     job = _Job(cid, record, request, given, tries)
@@ -222,10 +223,13 @@ def _finish(ctx: RunContext, role_name: str, job: _Job) -> None:
         for stale in ("model.py", "spec.json"):  # this attempt left no file: the next sees none
             (ctx.store.candidate_dir(cid) / stale).unlink(missing_ok=True)
         retry = job.retry
+        analysis = retry.analysis
+        if analysis:  # an iterative step 1 that failed after its analysis: the retry reuses it
+            ctx.store.write_text(cid, "analysis.md", analysis.strip() + "\n")
         decided = send_back(ctx, role_name, record, code=retry.code, kind="execution", message=retry.message)
     elif result is None:
         reason = job.error or (
-            f"duplicate: {job.duplicates} edits all reproduced architectures already in this run"
+            f"duplicate: {job.duplicates} tries all reproduced architectures already in this run"
             + (" or vetoed by a gate" if record.get("vetoed") else "")
             + (f" (last: {job.request.duplicates[-1]})" if job.request.duplicates else "")
         )
