@@ -133,6 +133,9 @@ def test_own_seed_model_then_an_llm_budget_stops_the_run_and_resume_raises_it(tm
         rows = {c["id"]: c for c in summary["candidates"]}
         assert rows["0000"]["mode"] == "code" and rows["0001"]["mode"] == "code"
         assert summary["llm"]["calls"] == 1
+        status = run_cli("status", str(run_dir))
+        assert f"fairnad resume {run_dir} --max-llm-calls N" in status.stdout and "RUN_DIR" not in status.stdout
+        assert "--budget N" not in status.stdout  # more budget would stop again at once: not offered
 
         same = run_cli("resume", str(run_dir), "--max-llm-calls", "1", "-q", timeout=600)
         assert same.returncode == 2 and "does not exceed" in same.stderr, same.stderr  # it would stop at once

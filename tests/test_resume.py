@@ -93,9 +93,8 @@ def test_sigkill_then_resume_keeps_every_finished_candidate(tmp_path):
     events = _train_events(run_dir)
     finished_per_candidate = Counter(e["candidate"] for e in events if e["phase"] == "finished")
     assert max(finished_per_candidate.values()) == 1, finished_per_candidate  # none trained twice
-    # the training in flight may have finished in its worker while the run was frozen, before the
-    # kill: the resumed run then takes its kept result ("reused") instead of training it again
+    # a training of the interrupted round that finished (before the kill, or in its worker while the
+    # run was frozen) is taken from its kept result ("reused") by the resumed run, not trained again
     reused = {e["candidate"] for e in events if e["phase"] == "reused"}
-    assert not reused & set(finished_per_candidate), (reused, finished_per_candidate)
     assert set(finished_per_candidate) | reused == {c["id"] for c in counted}
     assert any(e["event"] == "run_resumed" for e in read_trace(run_dir))

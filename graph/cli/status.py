@@ -94,8 +94,9 @@ def status(run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="the 
     elif state == "running":
         state = "interrupted"
     _print_summary(summary, store.root, state)
+    reason = str(summary.get("stop_reason") or "").replace("RUN_DIR", str(store.root))
     if summary["status"] == "stopped":
-        out.print(f"stopped: {summary.get('stop_reason')}", highlight=False, markup=False, soft_wrap=True)
+        out.print(f"stopped: {reason}", highlight=False, markup=False, soft_wrap=True)
     if state == "interrupted":
         out.print(
             f"interrupted: no FairNAD process works on this run (it was killed or stopped before the end); "
@@ -103,7 +104,7 @@ def status(run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="the 
             highlight=False,
             soft_wrap=True,
         )
-    elif holder is None and summary["status"] in ("finished", "stopped"):
+    elif holder is None and summary["status"] in ("finished", "stopped") and "LLM budget reached" not in reason:
         out.print(f"to train more: fairnad resume {store.root} --budget N (N > {summary['counted']})", highlight=False)
 
 
