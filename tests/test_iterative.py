@@ -120,29 +120,54 @@ def test_without_an_llm_the_built_in_stand_in_makes_both_edits_at_once():
 # -- a whole run against the scripted OpenAI-compatible server ------------------------------------
 
 
-def _iterative_server_reply(body: dict):
+LESSON = "- Keep the squeeze-and-excitation block small."
+REASON = "the gating branch of the idea is missing"
+
+
+def _scripted_agents():
+    """The server's answers by prompt: the probe, the analysis, the verifier's reviews (the first
+    says no), the lessons, and models sized by step (round 2's prompts carry the lesson)."""
     import json as _json
 
     from tests.llm_server import answer as _answer
 
-    text = _json.dumps(body["messages"])
     small = (Path(__file__).parent / "llm_scenario" / "small_se.py").read_text()
-    if "Reply with the word OK" in text:
-        return _answer("OK")
-    if "analyse the search so far" in text:
-        return _answer("- The seed is the only trained network: apply the idea lightly.\n- Avoid widening.")
-    if "step 2 of 2" in text:
-        if "over budget" not in text:  # step 2's first try: over the parameter budget
-            return _answer(f"```python\n{(Path(__file__).parent / 'llm_scenario' / 'over_budget.py').read_text()}```")
-        if "its own step 1" not in text:  # its downscale first gives back step 1 itself (a duplicate)
-            return _answer(f"```python\n{small.replace('64', '48')}```")
-        return _answer(f"```python\n{small.replace('64', '56')}```")
-    return _answer(f"```python\n{small.replace('64', '48')}```")
+    over = (Path(__file__).parent / "llm_scenario" / "over_budget.py").read_text()
+    reviews = []
+
+    def model(width: int):
+        return _answer(f"```python\n{small.replace('64', str(width))}```")
+
+    def reply(body: dict):
+        text = _json.dumps(body["messages"])
+        if "Reply with the word OK" in text:
+            return _answer("OK")
+        if "analyse the search so far" in text:
+            return _answer("- The seed is the only trained network: apply the idea lightly.\n- Avoid widening.")
+        if "code reviewer" in text:
+            reviews.append(text)
+            return _answer(_json.dumps({"realises": len(reviews) > 1, "reason": REASON}))
+        if "has finished. Its candidates" in text:
+            return _answer(LESSON)
+        round_2 = LESSON in text
+        if "step 2 of 2" in text:
+            if round_2:
+                return model(60)
+            if "over budget" not in text:  # step 2's first try: over the parameter budget
+                return _answer(f"```python\n{over}```")
+            if "its own step 1" not in text:  # its downscale first gives back step 1 itself (a duplicate)
+                return model(44)
+            return model(56)
+        if round_2:
+            return model(52)
+        return model(44 if REASON in text else 48)  # step 1; after the review's veto, another change
+
+    return reply
 
 
 @pytest.mark.allow_hosts(["127.0.0.1"])
 @pytest.mark.timeout(600)
-def test_an_iterative_run_keeps_the_analysis_verifies_step_1_only_and_trains_step_2(tmp_path):
+def test_a_run_with_every_llm_role_iterative_steps_a_review_veto_and_lessons_in_round_two(tmp_path):
     from tests.conftest import read_summary, read_trace, run_cli
     from tests.llm_server import ScriptedLLMServer
 
@@ -151,35 +176,44 @@ def test_an_iterative_run_keeps_the_analysis_verifies_step_1_only_and_trains_ste
         "FAIRNAD_SEARCH__MUTATION_MIX__FAIR_IDEA": "0",
         "FAIRNAD_SEARCH__MUTATION_MIX__PARETO": "0",
         "FAIRNAD_SEARCH__MUTATION_MIX__ITERATIVE": "1",
+        "FAIRNAD_VERIFY__LLM_REVIEW": "true",
     }
-    with ScriptedLLMServer(_iterative_server_reply) as server:
-        result = run_cli("run", "--run-dir", str(run_dir), "--dataset", "digits", "--epochs", "1", "--budget", "2",
+    with ScriptedLLMServer(_scripted_agents()) as server:
+        result = run_cli("run", "--run-dir", str(run_dir), "--dataset", "digits", "--epochs", "1", "--budget", "3",
                          "--llm", "m", "--llm-base-url", server.base_url, "--mutation-mode", "code", "-q",
                          env=env, timeout=540)  # fmt: skip
         prompts = [json.dumps(body["messages"]) for body in server.bodies()]
     assert result.returncode == 0, result.stderr
+    trace = read_trace(run_dir)
+    # 0001: the analysis is kept, step 1 is vetoed by the LLM review once, then verified only
     folder = run_dir / "candidates" / "0001"
     assert "apply the idea lightly" in (folder / "analysis.md").read_text()
-    assert "48" in (folder / "step1.py").read_text() and (folder / "step1-verify.json").is_file()
-    assert json.loads((folder / "step1-verify.json").read_text())["ok"] is True
+    assert "44" in (folder / "step1.py").read_text() and (folder / "step1-verify.json").is_file()
+    assert json.loads((folder / "step1-verify.json").read_text())["llm_review"]["realises"] is True
     assert "56" in (folder / "model.py").read_text()
     assert json.loads((folder / "mutation.json").read_text())["iter_step"] == 2
-    # the step-1 prompt carried the analysis; the step-2 prompt showed step 1's file as its parent
-    step1_prompt = next(p for p in prompts if "step 1 of 2" in p)
-    assert "apply the idea lightly" in step1_prompt
-    step2_prompt = next(p for p in prompts if "step 2 of 2" in p)
-    assert "self.features" in step2_prompt and "48" in step2_prompt
-    steps = [(e["role"], e.get("iter_step"), e["decided"]) for e in read_trace(run_dir)
+    step1_prompts = [p for p in prompts if "step 1 of 2" in p and "code reviewer" not in p]
+    assert "apply the idea lightly" in step1_prompts[0] and REASON in step1_prompts[1]  # the veto's reason came back
+    step2_prompt = next(p for p in prompts if "step 2 of 2" in p and "code reviewer" not in p)
+    assert "self.features" in step2_prompt and "44" in step2_prompt  # step 1's file is its parent
+    steps = [(e["role"], e.get("iter_step"), e["decided"]) for e in trace
              if e["event"] == "role_step" and e.get("candidate") == "0001"]  # fmt: skip
     assert steps[0][:2] == ("mutation", 1) and "verified only" in steps[0][2]
-    assert steps[1][0] == "verifier" and steps[1][2].startswith("approved step 1 of 2")
-    assert steps[2][:2] == ("mutation", 2) and steps[2][2].startswith("refine: ")
-    assert steps[3][0] == "verifier" and "over_param_budget" in steps[3][2]  # sent back to fit
+    assert steps[1][0] == "verifier" and "sent back (review retry" in steps[1][2] and "idea_not_realised" in steps[1][2]
+    assert steps[2][:2] == ("mutation", 1)
+    assert steps[3][0] == "verifier" and steps[3][2].startswith("approved step 1 of 2")
+    assert steps[4][:2] == ("mutation", 2) and steps[4][2].startswith("refine: ")
+    assert steps[5][0] == "verifier" and "over_param_budget" in steps[5][2]  # sent back to fit
     # the downscale repeated step 1: refused as a duplicate of "its own step 1" and asked again
-    assert steps[4][:2] == ("mutation", 2) and "(1 duplicate edits skipped)" in steps[4][2]
-    assert steps[5] == ("verifier", None, "approved")
-    trained = [e for e in read_trace(run_dir) if e["event"] == "tool_call" and e.get("tool") == "train"
+    assert steps[6][:2] == ("mutation", 2) and "(1 duplicate edits skipped)" in steps[6][2]
+    assert steps[7] == ("verifier", None, "approved")
+    trained = [e for e in trace if e["event"] == "tool_call" and e.get("tool") == "train"
                and e.get("candidate") == "0001" and e.get("phase") == "finished"]  # fmt: skip
     assert len(trained) == 1, "step 2 was not trained, or step 1 was too"
-    row = next(c for c in read_summary(run_dir)["candidates"] if c["id"] == "0001")
-    assert row["status"] == "trained" and read_summary(run_dir)["counted"] == 2
+    # round 1's lessons are kept and shown to round 2 (0002), not before
+    assert LESSON in (run_dir / "lessons" / "round-01.md").read_text()
+    assert not any(LESSON in p for p in step1_prompts[:2])
+    assert any(LESSON in p and "step 1 of 2" in p for p in prompts)
+    rows = {c["id"]: c for c in read_summary(run_dir)["candidates"]}
+    assert rows["0001"]["status"] == "trained" and rows["0002"]["status"] == "trained"
+    assert set(read_summary(run_dir)["llm"]["roles"]) == {"mutation", "verifier", "feedback"}
