@@ -67,7 +67,7 @@ from pydantic import BaseModel, Field, create_model
 
 from agents.answers import AnswerError, apply_edits, code_structure_hash, extract_code, parse_edits
 from agents.base import MutationRole
-from agents.prompts import estimate_tokens, render
+from agents.prompts import estimate_tokens, prompt_tokens, render
 from agents.records import MutationFailed, MutationRequest, MutationResult, MutationRetry, ReviewNote
 from agents.registry import register_role
 from fairnad_tools.spaces import Budget, EditRefused, SearchSpace, make_space
@@ -93,8 +93,6 @@ Mode = Literal["auto", "code", "diff", "spec"]
 MODES: tuple[str, ...] = ("auto", "code", "diff", "spec")
 DEFAULT_MODE = "auto"
 DEFAULT_SPEC_CHOICES = 6
-DEFAULT_CONTEXT_TOKENS = 8192
-DEFAULT_ANSWER_TOKENS = 2048
 PARETO_TYPES = frozenset({"pareto_scale_up", "pareto_tune", "random_edit"})
 IDEA_TYPES = frozenset({"fair_idea", "iterative"})
 RETRY_CODES = frozenset({"truncated", "no_code", "edits_do_not_apply", "bad_choice", "no_analysis"})
@@ -557,7 +555,7 @@ class MutationAgent(MutationRole):
 
     def _messages(self, template: str, variables: dict[str, Any], mode: str) -> list[dict[str, str]]:
         """System and user messages, shortened (history first, never a source) to fit the context."""
-        limit = self._prompt_tokens()
+        limit = prompt_tokens(self.context.llm)
         variables = dict(variables)
         if template.startswith("mutation_") and variables.get("last_note") is not None:
             # a retry with no file to repair: the last note goes with the history, newest last
@@ -572,12 +570,6 @@ class MutationAgent(MutationRole):
                 logger.warning("the %s prompt is over its %d-token estimate even shortened", template, limit)
                 break
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-
-    def _prompt_tokens(self) -> int:
-        settings = getattr(self.context.llm, "settings", None)
-        context = getattr(settings, "context_tokens", None) or DEFAULT_CONTEXT_TOKENS
-        answer = getattr(settings, "max_answer_tokens", None) or DEFAULT_ANSWER_TOKENS
-        return int(context) - int(answer)
 
 
 BuiltinMutation = MutationAgent

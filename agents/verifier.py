@@ -49,13 +49,11 @@ from pydantic import BaseModel, Field
 
 from agents.base import GateRole, Proposal, Review
 from agents.llm import LLMError
-from agents.prompts import estimate_tokens, render
+from agents.prompts import estimate_tokens, prompt_tokens, render
 from agents.registry import register_role
 from fairnad_tools.train import resolve_train_settings
 from fairnad_tools.verify import VerifyReport, verify_file
 
-DEFAULT_CONTEXT_TOKENS = 8192
-DEFAULT_ANSWER_TOKENS = 2048
 IDEA_TYPES = frozenset({"fair_idea", "iterative"})
 """Mutation types asked to realise an idea from the bank: the ones the LLM review judges."""
 MAX_DESCRIPTION_CHARS = 1500
@@ -194,7 +192,7 @@ class VerifierRole(GateRole):
         }
         system = render("verifier_system.md.j2")
         diff_lines = model_diff(proposal.parent_model_path, proposal.model_path)
-        limit = self._prompt_tokens() - estimate_tokens(system)
+        limit = prompt_tokens(self.context.llm) - estimate_tokens(system)
         base = estimate_tokens(render("verifier_review.md.j2", **variables, diff=""))
         room = max(0, int((limit - base) * 3.5) - 1)  # characters the diff may take
         diff = fit_diff(diff_lines, room)
@@ -204,12 +202,6 @@ class VerifierRole(GateRole):
             diff = fit_diff(diff_lines, room)
             user = render("verifier_review.md.j2", **variables, diff=diff)
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-
-    def _prompt_tokens(self) -> int:
-        settings = getattr(self.context.llm, "settings", None)
-        context = getattr(settings, "context_tokens", None) or DEFAULT_CONTEXT_TOKENS
-        answer = getattr(settings, "max_answer_tokens", None) or DEFAULT_ANSWER_TOKENS
-        return int(context) - int(answer)
 
 
 def model_diff(parent: Path | None, candidate: Path) -> list[str]:

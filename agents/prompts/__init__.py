@@ -22,10 +22,12 @@ from typing import Any
 
 import jinja2
 
-__all__ = ["PROMPTS_DIR", "declared_variables", "estimate_tokens", "prompt_names", "render"]
+__all__ = ["PROMPTS_DIR", "declared_variables", "estimate_tokens", "prompt_names", "prompt_tokens", "render"]
 
 PROMPTS_DIR = Path(__file__).resolve().parent
 CHARS_PER_TOKEN = 3.5
+DEFAULT_CONTEXT_TOKENS = 8192
+DEFAULT_ANSWER_TOKENS = 2048
 _HEADER = re.compile(r"\A\{#-?\s*variables:\s*(.*?)\s*-?#\}", re.DOTALL)
 
 
@@ -71,3 +73,12 @@ def render(name: str, **variables: Any) -> str:
 def estimate_tokens(text: str) -> int:
     """Estimated tokens of ``text``: ``ceil(len(text) / 3.5)`` (see the module docstring)."""
     return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def prompt_tokens(llm: Any) -> int:
+    """Tokens a prompt may take with chat client ``llm``: its ``settings.context_tokens`` minus
+    ``settings.max_answer_tokens`` (8192 - 2048 when the client has no such settings)."""
+    settings = getattr(llm, "settings", None)
+    context = getattr(settings, "context_tokens", None) or DEFAULT_CONTEXT_TOKENS
+    answer = getattr(settings, "max_answer_tokens", None) or DEFAULT_ANSWER_TOKENS
+    return int(context) - int(answer)

@@ -18,6 +18,18 @@ the candidate (``llm.max_consecutive_failures`` in a row stop the run); a reache
 
 Each request carries the feedback role's latest lessons (``lessons`` in the run state, written
 by the ``feedback`` node after each round), which an LLM mutation role shows in its prompts.
+
+Concurrency: with an LLM, the candidates of a batch are made at once, up to
+``llm.concurrency`` (one at a time while an LLM budget is set, or while the run does not yet
+know which structured-output method the server accepts). Each candidate's calls are keyed by
+(candidate, attempt, role, step); duplicates are settled, files written and the trace emitted
+afterwards in candidate id order, so a run's results and trace are the same whatever order the
+answers arrive in, and a replay stays exact.
+
+Iterative mutation with an LLM (``MutationResult.step == 1``): the first step, with the
+analysis the role wrote (kept as ``analysis.md``), goes through the gates only; once approved
+the last gate marks the candidate ``refine`` and this node asks for step 2, which refines it
+and is trained and counted.
 """
 
 from __future__ import annotations
@@ -66,7 +78,7 @@ class _Job:
     given: str
     tries: int
     result: MutationResult | None = None
-    outcome: str = "pending"  # pending, made, failed, retry, stopped, seed
+    outcome: str = "pending"  # pending, made, seed, failed, retry, stopped, duplicate
     error: str | None = None
     crashed: str | None = None
     retry: MutationRetry | None = None
@@ -281,10 +293,6 @@ def _finish(ctx: RunContext, role_name: str, job: _Job) -> None:
     )
 
 
-def _idea(ctx: RunContext, idea_id: str | None) -> Any:
-    return ctx.idea(idea_id)
-
-
 def _source_text(idea: Any) -> str | None:
     source = getattr(idea, "source", None)
     if source is None:
@@ -298,7 +306,7 @@ def _source_text(idea: Any) -> str | None:
 def _request(
     ctx: RunContext, state: RunState, cid: str, record: dict[str, Any], candidates: dict[str, Any]
 ) -> MutationRequest:
-    idea = _idea(ctx, record["idea"])
+    idea = ctx.idea(record["idea"])
     idea_title = idea.title if idea else None
     parent = record["parent"]
     parent_record = candidates.get(parent) if parent else None
@@ -356,7 +364,7 @@ def history(candidates: dict[str, Any], ctx: RunContext) -> list[HistoryEntry]:
     poor = rest[-HISTORY_POOR:] if rest else []
 
     def entry(c: dict[str, Any], is_poor: bool) -> HistoryEntry:
-        idea = _idea(ctx, c["idea"])
+        idea = ctx.idea(c["idea"])
         return HistoryEntry(
             id=c["id"],
             mutation_type=c["mutation_type"],
@@ -376,12 +384,9 @@ def history(candidates: dict[str, Any], ctx: RunContext) -> list[HistoryEntry]:
 def related_ideas(ctx: RunContext, idea: Any) -> list[RelatedIdea]:
     """Up to :data:`RELATED_IDEAS` other ideas of the bank: the same sub-category first, then the
     same main category (``level.category``), in bank order."""
-    if idea is None:
+    if idea is None:  # no idea, or one the bank does not hold
         return []
-    try:
-        ideas = ctx.bank().ideas
-    except Exception:  # noqa: BLE001 - a run without a readable bank shows no related ideas
-        return []
+    ideas = ctx.bank().ideas  # the bank the idea came from
     main = idea.sub_category.rsplit(".", 1)[0]
     same = [i for i in ideas if i.id != idea.id and i.sub_category == idea.sub_category]
     near = [
